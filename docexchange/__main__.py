@@ -1,0 +1,3 @@
+from docexchange.cli.main import main
+
+main()

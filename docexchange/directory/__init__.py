@@ -1,0 +1,16 @@
+"""Agency codes, the agency directory and the axis-node tree."""
+
+from docexchange.directory.codes import AgencyCode, parse_code
+from docexchange.directory.directory import Agency, AxisNode, Directory, GovLevel, Official, fold, load_directory
+
+__all__ = [
+    "AgencyCode",
+    "parse_code",
+    "Agency",
+    "AxisNode",
+    "Directory",
+    "GovLevel",
+    "Official",
+    "fold",
+    "load_directory",
+]
