@@ -26,6 +26,8 @@ __all__ = [
     "MalformedXml",
     "UnsafeXml",
     "PacketTooLarge",
+    "InvalidPacket",
+    "AttachmentError",
     "StoreError",
     "DeliveryError",
     "RetryableDeliveryError",
@@ -130,6 +132,18 @@ class UnsafeXml(EdxmlError):
 class PacketTooLarge(EdxmlError):
     code = "packet_too_large"
     http_status = 413
+
+
+class InvalidPacket(EdxmlError):
+    """Well-formed XML that is not a usable edXML packet, or a model the writer refuses (field lengths, codes)."""
+
+    code = "invalid_packet"
+
+
+class AttachmentError(EdxmlError):
+    """An attachment that cannot be taken safely: bad base64, zip bomb, unsafe file name."""
+
+    code = "attachment"
 
 
 class StoreError(DocExchangeError):
