@@ -105,6 +105,13 @@ class SigningSettings:
     """Sign with RSASSA-PSS instead of PKCS#1 v1.5 (RSA keys only)."""
     font: str = ""
     """TrueType/OpenType font for stamps; empty: Liberation Serif (Debian fonts-liberation) or bundled."""
+    tsa_url: str = ""
+    """RFC 3161 time-stamping service for B-T and above; empty: the dev PKI's TSA at ``[pki]`` ``/tsa``."""
+    precheck_cache_seconds: int = 300
+    """How long a signer's certificate check (validity, OCSP/CRL, chain) is reused by a long-lived signing
+    service; also bounded by the OCSP/CRL ``nextUpdate``. 0: check before every signature."""
+    max_pdf_mb: int = 50
+    """Largest PDF accepted for signing."""
 
 
 @dataclass(frozen=True)

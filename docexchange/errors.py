@@ -20,6 +20,8 @@ __all__ = [
     "TimestampUnavailable",
     "SigningError",
     "CertificateNotUsable",
+    "SignaturePlacementError",
+    "DocumentLocked",
     "InvalidPdf",
     "VerificationError",
     "EdxmlError",
@@ -104,6 +106,18 @@ class CertificateNotUsable(SigningError):
     """The signer's certificate is expired, not yet valid, revoked, untrusted or lacks the key usage."""
 
     code = "certificate_not_usable"
+
+
+class SignaturePlacementError(SigningError, ValueError):
+    """No place to put the signature: unknown or already signed field, box off the page, nothing to seal over."""
+
+    code = "signature_placement"
+
+
+class DocumentLocked(SigningError):
+    """The PDF forbids further signatures (certified with no changes allowed, or its fields are locked)."""
+
+    code = "document_locked"
 
 
 class InvalidPdf(DocExchangeError, ValueError):
