@@ -7,18 +7,18 @@ The clock is injected everywhere so tests can freeze it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Protocol
 
 __all__ = [
     "VN_TZ",
     "Clock",
-    "SystemClock",
     "FixedClock",
-    "to_vn",
-    "vn_long_date",
-    "vn_datetime",
+    "SystemClock",
     "iso_vn",
+    "to_vn",
+    "vn_datetime",
+    "vn_long_date",
 ]
 
 VN_TZ = timezone(timedelta(hours=7), "ICT")
@@ -33,7 +33,7 @@ class Clock(Protocol):
 
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 @dataclass
@@ -43,7 +43,7 @@ class FixedClock:
     at: datetime
 
     def now(self) -> datetime:
-        return self.at.astimezone(timezone.utc)
+        return self.at.astimezone(UTC)
 
     def advance(self, delta: timedelta) -> None:
         self.at = self.at + delta

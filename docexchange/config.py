@@ -19,21 +19,21 @@ from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 from docexchange.errors import ConfigError
 
 __all__ = [
-    "Settings",
+    "DEFAULT_CONFIG",
+    "ExchangeSettings",
+    "PadesLevel",
     "PathSettings",
     "PkiSettings",
-    "ServeSettings",
-    "StoreSettings",
-    "SigningSettings",
-    "VerificationSettings",
-    "ExchangeSettings",
     "SchedulerSettings",
-    "PadesLevel",
-    "load_settings",
-    "load_dataclass",
-    "read_toml",
+    "ServeSettings",
+    "Settings",
+    "SigningSettings",
+    "StoreSettings",
+    "VerificationSettings",
     "env_secret",
-    "DEFAULT_CONFIG",
+    "load_dataclass",
+    "load_settings",
+    "read_toml",
 ]
 
 DEFAULT_CONFIG = Path("config/docexchange.toml")
@@ -63,7 +63,7 @@ class PkiSettings:
     """Host the trust services (TSA, OCSP, CRL) listen on and that certificates point to."""
     port: int = 8480
     """Port of the trust services; the URLs in issued certificates use it."""
-    passphrase_env: str = "DOCEXCHANGE_KEY_PASSPHRASE"
+    passphrase_env: str = "DOCEXCHANGE_KEY_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
     """Environment variable holding the PKCS#12 passphrase (dev default ``docexchange-dev`` when unset)."""
     key_algorithm: str = "rsa2048"
     """Key type for generated end-entity keys: ``rsa2048``, ``rsa3072`` or ``ecdsa-p256``."""
@@ -298,7 +298,7 @@ def load_settings(path: Path | None = None) -> Settings:
     A missing default file gives the embedded defaults; a file named explicitly must exist.
     """
     explicit = path is not None or CONFIG_ENV in os.environ
-    cfg = Path(path or os.environ.get(CONFIG_ENV, DEFAULT_CONFIG))
+    cfg = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
     if not cfg.exists() and not explicit:
         return Settings(base_dir=str(Path.cwd()))
     data = read_toml(cfg)
@@ -312,7 +312,7 @@ def load_settings(path: Path | None = None) -> Settings:
     return load_dataclass(Settings, data, str(cfg))
 
 
-DEV_PASSPHRASE = "docexchange-dev"
+DEV_PASSPHRASE = "docexchange-dev"  # noqa: S105 - documented dev default for generated test keys
 
 
 def env_secret(name: str, default: str | None = None) -> str | None:

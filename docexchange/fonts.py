@@ -1,8 +1,9 @@
-"""Finding a Unicode serif font with full Vietnamese coverage (Times-metric: Liberation Serif 2.x).
+"""Finding a Unicode font with full Vietnamese coverage (Times-metric serif: Liberation Serif 2.x).
 
-Debian's ``fonts-liberation2`` provides it (``.ci/run`` installs it); DejaVu Serif is the fallback. A font is
-only accepted if it really carries every Vietnamese letter: Liberation Serif 1.x lacks ơ, ư and the dotted
-vowels, and a stamp with missing glyphs is worse than an error.
+Liberation Serif/Sans 2.x (SIL Open Font License, see ``fonts_data/LICENSE-Liberation.txt``) ship as package
+data, so stamps render the same on every machine; Debian's ``fonts-liberation2`` and DejaVu are fallbacks. A font
+is only accepted if it really carries every Vietnamese letter: Liberation 1.x lacks ơ, ư and the dotted vowels,
+and a stamp with missing glyphs is worse than an error.
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ from pathlib import Path
 
 from docexchange.errors import ConfigError
 
-__all__ = ["find_font", "VIETNAMESE_SAMPLE"]
+__all__ = ["VIETNAMESE_SAMPLE", "find_font"]
 
-VIETNAMESE_SAMPLE = "ĂÂĐÊÔƠƯăâđêôơưẠẢẤẦẨẪẬẮẰẲẴẶẸẺẼẾỀỂỄỆỈỊỌỎỐỒỔỖỘỚỜỞỠỢỤỦỨỪỬỮỰỲỴỶỸạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ"
+VIETNAMESE_SAMPLE = (
+    "ĂÂĐÊÔƠƯăâđêôơưẠẢẤẦẨẪẬẮẰẲẴẶẸẺẼẾỀỂỄỆỈỊỌỎỐỒỔỖỘỚỜỞỠỢỤỦỨỪỬỮỰỲỴỶỸ"
+    "ạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ"
+)
 
 _DIRS = [
+    Path(__file__).resolve().parent / "fonts_data",
     Path("/usr/share/fonts/truetype/liberation2"),
     Path("/usr/share/fonts/truetype/liberation"),
     Path("/usr/share/fonts/truetype/dejavu"),
@@ -35,7 +40,7 @@ def covers_vietnamese(path: Path) -> bool:
 
     try:
         cmap = TTFont(str(path), lazy=True).getBestCmap()
-    except Exception:  # noqa: BLE001 - an unreadable font is simply not a candidate
+    except Exception:
         return False
     return all(ord(c) in cmap for c in VIETNAMESE_SAMPLE)
 

@@ -10,11 +10,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from helpers import ServerThread, make_settings, trust_server  # noqa: E402
-
-from docexchange.config import Settings  # noqa: E402
-from docexchange.directory import Directory, load_directory  # noqa: E402
-from docexchange.pki.devpki import DevPki  # noqa: E402
+from docexchange.config import Settings
+from docexchange.directory import Directory, load_directory
+from docexchange.pki.devpki import DevPki
+from helpers import ServerThread, make_settings, trust_server
 
 
 @pytest.fixture(scope="session")

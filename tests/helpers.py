@@ -64,7 +64,7 @@ class ServerThread:
             asyncio.set_event_loop(self._loop)
             try:
                 self._loop.run_until_complete(boot())
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 ready.set_exception(exc)
                 return
             ready.set_result(None)
@@ -106,4 +106,4 @@ def trust_server(settings: Settings) -> ServerThread:
     return ServerThread(lambda: create_trust_app(pki), settings.pki.host, settings.pki.port)
 
 
-__all__ = ["REPO", "SHARED", "free_port", "make_settings", "ServerThread", "trust_server", "PkiSettings"]
+__all__ = ["REPO", "SHARED", "PkiSettings", "ServerThread", "free_port", "make_settings", "trust_server"]

@@ -66,7 +66,9 @@ def list_cmd(ctx: CliContext) -> None:
     revs = pki_.revocations()
     for serial, entry in sorted(pki_.issued().items(), key=lambda kv: (kv[1].kind.value, kv[1].subject_id)):
         state = f"THU HỒI/REVOKED ({revs[serial].reason})" if serial in revs else "còn hiệu lực/valid"
-        click.echo(f"{serial:040x}  {entry.kind.value:6}  {entry.subject_id:28}  hết hạn {entry.not_after[:10]}  {state}")
+        click.echo(
+            f"{serial:040x}  {entry.kind.value:6}  {entry.subject_id:28}  hết hạn {entry.not_after[:10]}  {state}"
+        )
 
 
 @pki.command("serve")

@@ -14,7 +14,7 @@ import click
 from docexchange.config import Settings, load_settings
 from docexchange.errors import DocExchangeError
 
-__all__ = ["CliContext", "pass_ctx", "run_cli", "echo_ok", "echo_warn"]
+__all__ = ["CliContext", "echo_ok", "echo_warn", "pass_ctx", "run_cli"]
 
 @dataclass
 class CliContext:
@@ -72,7 +72,7 @@ def run_cli(main: click.Group) -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - last resort: a bug, say so plainly
+    except Exception as exc:
         if verbose:
             traceback.print_exc()
         click.secho(f"Lỗi không mong đợi (internal error): {type(exc).__name__}: {exc}", fg="red", err=True)

@@ -4,13 +4,13 @@ from docexchange.directory.codes import AgencyCode, parse_code
 from docexchange.directory.directory import Agency, AxisNode, Directory, GovLevel, Official, fold, load_directory
 
 __all__ = [
-    "AgencyCode",
-    "parse_code",
     "Agency",
+    "AgencyCode",
     "AxisNode",
     "Directory",
     "GovLevel",
     "Official",
     "fold",
     "load_directory",
+    "parse_code",
 ]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from docexchange.errors import InvalidAgencyCode
 
-__all__ = ["AgencyCode", "parse_code", "DEFAULT_LEVEL1_LETTERS"]
+__all__ = ["DEFAULT_LEVEL1_LETTERS", "AgencyCode", "parse_code"]
 
 DEFAULT_LEVEL1_LETTERS = "ABCDEGHK"
 """Letters seen opening level-1 codes (G central bodies, H UBND tỉnh, K HĐND tỉnh, A/B/C/D/E other central

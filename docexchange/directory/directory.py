@@ -18,7 +18,7 @@ from docexchange.config import load_dataclass, read_toml
 from docexchange.directory.codes import DEFAULT_LEVEL1_LETTERS, parse_code
 from docexchange.errors import DirectoryError, InvalidAgencyCode, UnknownAgency
 
-__all__ = ["GovLevel", "Official", "Agency", "AxisNode", "Directory", "load_directory", "fold"]
+__all__ = ["Agency", "AxisNode", "Directory", "GovLevel", "Official", "fold", "load_directory"]
 
 
 class GovLevel(str, enum.Enum):

@@ -24,14 +24,14 @@ import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes, PrivateKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from docexchange.clock import Clock, SystemClock
@@ -41,7 +41,7 @@ from docexchange.errors import KeystoreError, PKIError
 from docexchange.pki.images import draw_seal, draw_signature
 from docexchange.pki.keystore import KeyMaterial, load_cert, load_pkcs12, write_atomic, write_pkcs12
 
-__all__ = ["DevPki", "CertKind", "IssuedCert", "Revocation", "REVOCATION_REASONS", "InitReport"]
+__all__ = ["REVOCATION_REASONS", "CertKind", "DevPki", "InitReport", "IssuedCert", "Revocation"]
 
 FORMAT = 1
 CA_IDS = ("root", "org", "person")
@@ -311,7 +311,7 @@ class DevPki:
         if serial not in self.issued():
             raise PKIError(f"Chứng thư số hiệu {serial:x} không do PKI này cấp", f"serial {serial:x} not issued here")
         revs = self.revocations()
-        rev = Revocation(serial, reason, (when or self.clock.now()).astimezone(timezone.utc).replace(microsecond=0))
+        rev = Revocation(serial, reason, (when or self.clock.now()).astimezone(UTC).replace(microsecond=0))
         revs[serial] = rev
         _atomic_json(
             self.revocations_path,
@@ -634,7 +634,7 @@ class DevPki:
             node_id, ca_id="org", san=san, record_as=f"{folder}/tls.crt",
         )
         pem = serialization.Encoding.PEM
-        key_pem = m.key.private_bytes(  # type: ignore[union-attr]
+        key_pem = m.key.private_bytes(
             pem, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(self.passphrase.encode())
         )
         write_atomic(self.keys_dir / folder / "tls.key", key_pem, mode=0o600)
@@ -643,10 +643,6 @@ class DevPki:
             m.cert.public_bytes(pem) + b"".join(c.public_bytes(pem) for c in m.chain[:-1]),
         )
         report.created.append(folder)
-
-
-def issuer_key(material: KeyMaterial) -> CertificateIssuerPrivateKeyTypes:
-    return material.key  # type: ignore[return-value]
 
 
 _KEYS_README = """# keys/ — generated, never committed

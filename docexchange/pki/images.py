@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from docexchange.fonts import find_font
 
-__all__ = ["draw_signature", "draw_seal", "SEAL_DIAMETER_MM", "DPI", "INK_BLUE", "SEAL_RED"]
+__all__ = ["DPI", "INK_BLUE", "SEAL_DIAMETER_MM", "SEAL_RED", "draw_seal", "draw_signature"]
 
 DPI = 300
 SEAL_DIAMETER_MM = 40.0

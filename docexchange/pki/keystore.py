@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from docexchange.errors import KeystoreError, WrongPassphrase
 
-__all__ = ["KeyMaterial", "load_pkcs12", "write_pkcs12", "load_cert", "write_atomic", "fingerprint"]
+__all__ = ["KeyMaterial", "fingerprint", "load_cert", "load_pkcs12", "write_atomic", "write_pkcs12"]
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from aiohttp import web
+from asn1crypto import core, tsp
 from asn1crypto import keys as asn1_keys
-from asn1crypto import tsp
 from asn1crypto import x509 as asn1_x509
 from certomancer.services import TimeStamper
 from cryptography import x509
@@ -34,7 +34,7 @@ from docexchange.clock import Clock, SystemClock
 from docexchange.pki.devpki import CA_IDS, REVOCATION_REASONS, DevPki, Revocation
 from docexchange.pki.keystore import KeyMaterial
 
-__all__ = ["TrustServices", "create_trust_app", "TRUST_SERVICES"]
+__all__ = ["TRUST_SERVICES", "TrustServices", "create_trust_app"]
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +48,21 @@ def _asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
 
 
 def _asn1_key(material: KeyMaterial) -> asn1_keys.PrivateKeyInfo:
-    der = material.key.private_bytes(  # type: ignore[union-attr]
+    der = material.key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     return asn1_keys.PrivateKeyInfo.load(der)
+
+
+class _StatusOnlyResp(core.Sequence):
+    """TimeStampResp without a token (asn1crypto's own class insists on the optional token)."""
+
+    _fields = [("status", tsp.PKIStatusInfo)]  # noqa: RUF012 - asn1crypto's declaration style
+
+
+def _rejection(reason: str) -> bytes:
+    status = tsp.PKIStatusInfo({"status": "rejection", "fail_info": tsp.PKIFailureInfo({reason})})
+    return _StatusOnlyResp({"status": status}).dump()
 
 
 @dataclass
@@ -100,12 +111,10 @@ class TrustServices:
             req.native  # noqa: B018 - force a full parse so garbage is refused here
         except (ValueError, TypeError) as exc:
             log.info("bad timestamp request: %s", exc)
-            status = tsp.PKIStatusInfo({"status": "rejection", "fail_info": tsp.PKIFailureInfo({"bad_data_format"})})
-            return tsp.TimeStampResp({"status": status}).dump()
+            return _rejection("bad_data_format")
         algo = req["message_imprint"]["hash_algorithm"]["algorithm"].native
         if algo in ("sha1", "md5"):
-            status = tsp.PKIStatusInfo({"status": "rejection", "fail_info": tsp.PKIFailureInfo({"bad_alg"})})
-            return tsp.TimeStampResp({"status": status}).dump()
+            return _rejection("bad_alg")
         self.timestamper.fixed_dt = self.clock.now()
         return self.timestamper.request_tsa_response(req).dump()
 
