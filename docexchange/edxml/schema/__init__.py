@@ -17,7 +17,7 @@ from lxml import etree
 from docexchange.edxml._xml import ReadLimits, parse_native
 from docexchange.errors import EdxmlError
 
-__all__ = ["SchemaProblem", "SchemaReport", "validate", "schema_bytes"]
+__all__ = ["SchemaProblem", "SchemaReport", "schema_bytes", "validate"]
 
 
 @dataclass(frozen=True)
