@@ -1,0 +1,270 @@
+"""Signing keys as pyHanko signers: PKCS#12 files (the key is loaded once and kept) and PKCS#11 tokens.
+
+Stock pyHanko's ``SimpleSigner`` re-parses its private key for every raw signature (an RSA key load with
+OpenSSL 3's consistency checks costs tens of milliseconds) and rebuilds the signing-certificate attribute each
+time. :class:`KeptKeySigner` keeps the parsed key object and builds the constant parts once; a
+:class:`SigningKey` bundles a signer with its certificate chain so it can be kept for the life of a process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from asn1crypto import algos, cms
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from pyhanko.sign import attributes
+from pyhanko.sign.general import as_signing_certificate_v2, get_pyca_cryptography_hash, simple_cms_attribute
+from pyhanko.sign.signers.pdf_cms import Signer
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+from pyhanko_certvalidator.util import process_pss_params
+
+from docexchange.errors import KeystoreError, SigningError, WrongPassphrase
+from docexchange.pki.keystore import KeyMaterial, load_pkcs12
+
+__all__ = [
+    "ALLOWED_DIGESTS",
+    "KeptKeySigner",
+    "SigningKey",
+    "asn1_cert",
+    "check_digest",
+    "wrap_pkcs11_sign_error",
+]
+
+ALLOWED_DIGESTS = ("sha256", "sha384", "sha512", "sha3_256", "sha3_384", "sha3_512")
+"""Digests we sign with (TT 15/2025: SHA-2 or SHA-3; never SHA-1 or MD5)."""
+
+
+def check_digest(name: str) -> str:
+    digest = name.lower().replace("-", "")
+    digest = {"sha3256": "sha3_256", "sha3384": "sha3_384", "sha3512": "sha3_512"}.get(digest, digest)
+    if digest not in ALLOWED_DIGESTS:
+        raise SigningError(
+            f"Thuật toán băm '{name}' không được phép (chỉ SHA-2/SHA-3: {', '.join(ALLOWED_DIGESTS)})",
+            f"digest '{name}' is not allowed (SHA-2/SHA-3 only: {', '.join(ALLOWED_DIGESTS)})",
+        )
+    return digest
+
+
+def asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+
+class _ConstantAttribute(attributes.CMSAttributeProvider):
+    """A signed attribute whose value never changes for a signer (built once, reused)."""
+
+    def __init__(self, attribute: cms.CMSAttribute) -> None:
+        self.attribute_type = attribute["type"].native
+        self._attribute = attribute
+
+    async def get_attribute(self, dry_run: bool = False) -> cms.CMSAttribute:
+        return self._attribute
+
+    async def build_attr_value(self, dry_run: bool = False) -> Any:  # pragma: no cover - not used
+        return self._attribute["values"][0]
+
+
+class _PadesSignedAttributes(attributes.SignedAttributeProviderSpec):
+    """PAdES baseline signed attributes: content-type and message-digest (added by pyHanko) plus
+    signing-certificate-v2, built once per signer. PAdES forbids the CMS signing-time attribute (the time is
+    in the signature dictionary's /M)."""
+
+    def __init__(self, cert: asn1_x509.Certificate) -> None:
+        self._signing_cert = _ConstantAttribute(
+            simple_cms_attribute("signing_certificate_v2", as_signing_certificate_v2(cert))
+        )
+
+    def signed_attr_providers(self, data_digest: bytes, digest_algorithm: str) -> Iterator[
+        attributes.CMSAttributeProvider
+    ]:
+        yield self._signing_cert
+
+
+class KeptKeySigner(Signer):
+    """A pyHanko signer holding an already parsed private key (RSA PKCS#1 v1.5, RSASSA-PSS or ECDSA)."""
+
+    def __init__(
+        self,
+        key: PrivateKeyTypes,
+        cert: asn1_x509.Certificate,
+        chain: Iterable[asn1_x509.Certificate] = (),
+        *,
+        prefer_pss: bool = False,
+    ) -> None:
+        if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+            raise KeystoreError(
+                f"Loại khóa {type(key).__name__} không được hỗ trợ (chỉ RSA hoặc ECDSA)",
+                f"unsupported key type {type(key).__name__} (RSA or ECDSA only)",
+            )
+        if isinstance(key, rsa.RSAPrivateKey) and key.key_size < 2048:
+            raise KeystoreError(
+                f"Khóa RSA {key.key_size} bit quá ngắn (tối thiểu 2048)",
+                f"RSA key of {key.key_size} bits is too short (2048 minimum)",
+            )
+        if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size < 256:
+            raise KeystoreError(
+                f"Khóa ECDSA {key.curve.key_size} bit quá ngắn (tối thiểu 256)",
+                f"ECDSA key of {key.curve.key_size} bits is too short (256 minimum)",
+            )
+        registry = SimpleCertificateStore.from_certs([cert, *chain])
+        super().__init__(prefer_pss=prefer_pss, signing_cert=cert, cert_registry=registry)
+        self._key = key
+        self._mechanisms: dict[str | None, algos.SignedDigestAlgorithm] = {}
+        self.signed_attr_prov_spec = _PadesSignedAttributes(cert)
+
+    def get_signature_mechanism_for_digest(self, digest_algorithm: str | None) -> algos.SignedDigestAlgorithm:
+        try:
+            return self._mechanisms[digest_algorithm]
+        except KeyError:
+            mech = super().get_signature_mechanism_for_digest(digest_algorithm)
+            self._mechanisms[digest_algorithm] = mech
+            return mech
+
+    def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
+        mech = self.get_signature_mechanism_for_digest(digest_algorithm)
+        name = mech["algorithm"].native
+        key = self._key
+        if isinstance(key, rsa.RSAPrivateKey):
+            if name == "rsassa_pss":
+                pss, hash_algo = process_pss_params(mech["parameters"])
+                return key.sign(data, pss, hash_algo)
+            return key.sign(data, padding.PKCS1v15(), get_pyca_cryptography_hash(digest_algorithm))
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        return key.sign(data, ec.ECDSA(get_pyca_cryptography_hash(digest_algorithm)))
+
+    async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
+        return self.sign_raw(data, digest_algorithm)
+
+
+@dataclass
+class SigningKey:
+    """A private key that can sign (in memory or on a token), its certificate and the issuer chain.
+
+    Build it once and keep it: the key stays loaded (or the token session open) until :meth:`close`.
+    """
+
+    signer: Signer
+    cert: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+    source: str
+    """Where the key lives, for messages (a file path or ``pkcs11:token/label``)."""
+    _closers: list[Any] = field(default_factory=list, repr=False)
+
+    @property
+    def subject_name(self) -> str:
+        attrs = self.cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+        return str(attrs[0].value) if attrs else self.cert.subject.rfc4514_string()
+
+    @property
+    def on_token(self) -> bool:
+        return self.source.startswith("pkcs11:")
+
+    # -- constructors --------------------------------------------------------------------------
+    @classmethod
+    def from_material(cls, material: KeyMaterial, *, rsa_pss: bool = False, source: str = "memory") -> SigningKey:
+        cert = asn1_cert(material.cert)
+        chain = [asn1_cert(c) for c in material.chain]
+        return cls(KeptKeySigner(material.key, cert, chain, prefer_pss=rsa_pss), material.cert,
+                   tuple(material.chain), source)
+
+    @classmethod
+    def from_pkcs12(cls, path: Path, passphrase: str | None, *, rsa_pss: bool = False,
+                    extra_chain: Sequence[x509.Certificate] = ()) -> SigningKey:
+        """Load a PKCS#12 file (wrong passphrase: :class:`WrongPassphrase`)."""
+        material = load_pkcs12(path, passphrase)
+        if extra_chain:
+            have = {c.fingerprint(hashes.SHA256()) for c in material.chain}
+            more = tuple(c for c in extra_chain if c.fingerprint(hashes.SHA256()) not in have)
+            material = KeyMaterial(material.key, material.cert, material.chain + more)
+        return cls.from_material(material, rsa_pss=rsa_pss, source=str(path))
+
+    @classmethod
+    def from_pkcs11(
+        cls,
+        lib: str,
+        *,
+        token_label: str,
+        key_label: str,
+        pin: str | None,
+        cert_label: str | None = None,
+        chain: Sequence[x509.Certificate] = (),
+        rsa_pss: bool = False,
+    ) -> SigningKey:
+        """Open a session on a PKCS#11 token (USB token, HSM, SoftHSM) and find the key and its certificate.
+
+        The session stays open (logged in) until :meth:`close`; the PIN is not kept.
+        """
+        import pkcs11
+        from pkcs11 import exceptions as p11e
+        from pyhanko.config.errors import ConfigurationError
+        from pyhanko.config.pkcs11 import TokenCriteria
+        from pyhanko.sign.pkcs11 import PKCS11Error, PKCS11Signer, open_pkcs11_session
+
+        where = f"pkcs11:{token_label}/{key_label}"
+        if not Path(lib).is_file():
+            raise KeystoreError(
+                f"Không tìm thấy thư viện PKCS#11 {lib}", f"PKCS#11 library {lib} not found"
+            )
+        try:
+            session = open_pkcs11_session(lib, token_criteria=TokenCriteria(label=token_label), user_pin=pin)
+        except (p11e.PinIncorrect, p11e.PinInvalid, p11e.PinLenRange) as exc:
+            raise WrongPassphrase(
+                f"Sai mã PIN của token '{token_label}'", f"wrong PIN for token '{token_label}'"
+            ) from exc
+        except p11e.PinLocked as exc:
+            raise WrongPassphrase(
+                f"Token '{token_label}' đã bị khóa PIN", f"the PIN of token '{token_label}' is locked"
+            ) from exc
+        except (PKCS11Error, ConfigurationError, pkcs11.PKCS11Error, OSError, RuntimeError) as exc:
+            raise KeystoreError(
+                f"Không mở được token '{token_label}' qua {lib}: {exc}",
+                f"cannot open token '{token_label}' through {lib}: {exc}",
+            ) from exc
+        try:
+            signer = PKCS11Signer(
+                session,
+                cert_label=cert_label or key_label,
+                key_label=key_label,
+                ca_chain=[asn1_cert(c) for c in chain],
+                prefer_pss=rsa_pss,
+            )
+            signing_cert = signer.signing_cert  # loads the certificate and the key handle now
+        except (PKCS11Error, pkcs11.PKCS11Error) as exc:
+            with contextlib.suppress(Exception):
+                session.close()
+            raise KeystoreError(
+                f"Không tìm thấy khóa/chứng thư '{key_label}' trên token '{token_label}': {exc}",
+                f"key or certificate '{key_label}' not found on token '{token_label}': {exc}",
+            ) from exc
+        cert = x509.load_der_x509_certificate(signing_cert.dump())
+        signer.signed_attr_prov_spec = _PadesSignedAttributes(signing_cert)
+        key = cls(signer, cert, tuple(chain), where)
+        key._closers.append(session.close)
+        return key
+
+    def close(self) -> None:
+        while self._closers:
+            closer = self._closers.pop()
+            with contextlib.suppress(Exception):
+                closer()
+
+    def __enter__(self) -> SigningKey:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def wrap_pkcs11_sign_error(exc: BaseException, source: str) -> SigningError:
+    """A token failing at signing time (removed, session closed, mechanism refused) → SigningError."""
+    return SigningError(
+        f"Token {source} không ký được: {exc}", f"the token {source} failed to sign: {exc}"
+    )
+
