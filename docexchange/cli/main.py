@@ -38,6 +38,8 @@ def _register() -> None:
         ("docexchange.cli.pki", "pki"),
         ("docexchange.cli.serve", "serve"),
         ("docexchange.cli.directory", "directory"),
+        ("docexchange.cli.sign", "sign"),
+        ("docexchange.cli.sign", "sample_letter"),
     ]:
         module = importlib.import_module(module_name)
         cli.add_command(getattr(module, attr))

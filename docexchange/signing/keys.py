@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from asn1crypto import algos, cms
 from asn1crypto import x509 as asn1_x509
@@ -28,9 +28,11 @@ from pyhanko_certvalidator.util import process_pss_params
 
 from docexchange.errors import KeystoreError, SigningError, WrongPassphrase
 from docexchange.pki.keystore import KeyMaterial, load_pkcs12
+from docexchange.signing.container import CmsProfile
 
 __all__ = [
     "ALLOWED_DIGESTS",
+    "FastCmsMixin",
     "KeptKeySigner",
     "SigningKey",
     "asn1_cert",
@@ -87,7 +89,56 @@ class _PadesSignedAttributes(attributes.SignedAttributeProviderSpec):
         yield self._signing_cert
 
 
-class KeptKeySigner(Signer):
+class FastCmsMixin:
+    """Builds PAdES containers from a per-signer :class:`CmsProfile` instead of pyHanko's object tree.
+
+    Only the plain PAdES case takes the fast path (no dry run, no CAdES extras, no attribute certificates); the
+    rest falls back to pyHanko. Mixed into pyHanko ``Signer`` subclasses (in-memory keys and PKCS#11 tokens).
+    """
+
+    _cms_profiles: dict[str, CmsProfile]
+
+    def _cms_profile(self, digest_algorithm: str) -> CmsProfile:
+        signer = cast(Signer, self)
+        profiles = self.__dict__.setdefault("_cms_profiles", {})
+        if digest_algorithm not in profiles:
+            cert = signer.signing_cert
+            assert cert is not None
+            mechanism = signer.get_signature_mechanism_for_digest(digest_algorithm)
+            profiles[digest_algorithm] = CmsProfile.build(cert, signer.cert_registry, digest_algorithm, mechanism)
+        return cast(CmsProfile, profiles[digest_algorithm])
+
+    async def async_sign(  # type: ignore[no-untyped-def]
+        self, data_digest: bytes, digest_algorithm: str, dry_run: bool = False, use_pades: bool = False,
+        timestamper=None, signed_attr_settings=None, is_pdf_sig: bool = True, encap_content_info=None,
+    ) -> cms.ContentInfo:
+        signer = cast(Signer, self)
+        plain = (
+            not dry_run and use_pades and is_pdf_sig and encap_content_info is None
+            and not list(signer.attribute_certs)
+            and (signed_attr_settings is None or (
+                signed_attr_settings.cades_signed_attrs is None
+                and getattr(signed_attr_settings, "adobe_revinfo_attr", None) is None))
+        )
+        if not plain:
+            return await super().async_sign(  # type: ignore[misc]
+                data_digest, digest_algorithm, dry_run=dry_run, use_pades=use_pades, timestamper=timestamper,
+                signed_attr_settings=signed_attr_settings, is_pdf_sig=is_pdf_sig,
+                encap_content_info=encap_content_info,
+            )
+        digest_algorithm = digest_algorithm.lower()
+        profile = self._cms_profile(digest_algorithm)
+        signed_attrs = profile.signed_attributes(data_digest)
+        signature = await signer.async_sign_raw(signed_attrs, digest_algorithm)
+        token = None
+        if timestamper is not None:
+            h = hashes.Hash(get_pyca_cryptography_hash(digest_algorithm))
+            h.update(signature)
+            token = (await timestamper.async_timestamp(h.finalize(), digest_algorithm)).dump()
+        return cms.ContentInfo.load(profile.assemble(signed_attrs, signature, token))
+
+
+class KeptKeySigner(FastCmsMixin, Signer):
     """A pyHanko signer holding an already parsed private key (RSA PKCS#1 v1.5, RSASSA-PSS or ECDSA)."""
 
     def __init__(
@@ -227,8 +278,11 @@ class SigningKey:
                 f"Không mở được token '{token_label}' qua {lib}: {exc}",
                 f"cannot open token '{token_label}' through {lib}: {exc}",
             ) from exc
+        class TokenSigner(FastCmsMixin, PKCS11Signer):
+            """pyHanko's PKCS#11 signer with the fast container assembly."""
+
         try:
-            signer = PKCS11Signer(
+            signer = TokenSigner(
                 session,
                 cert_label=cert_label or key_label,
                 key_label=key_label,

@@ -414,7 +414,7 @@ class SigningService:
         self._http: aiohttp.ClientSession | None = None
         self._http_loop: asyncio.AbstractEventLoop | None = None
         self._timestamper: CheckedTimeStamper | None = None
-        self._runner: asyncio.Runner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
         self.max_bytes = settings.signing.max_pdf_mb * 1024 * 1024
 
@@ -459,11 +459,13 @@ class SigningService:
         self._signers.clear()
 
     def close(self) -> None:
-        if self._runner is not None:
+        if self._loop is not None:
             with contextlib.suppress(Exception):
-                self._runner.run(self.aclose())
-            self._runner.close()
-            self._runner = None
+                self._loop.run_until_complete(self.aclose())
+            with contextlib.suppress(Exception):
+                self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._loop.close()
+            self._loop = None
         else:
             for signer in self._signers.values():
                 signer.close()
@@ -487,9 +489,11 @@ class SigningService:
              copy: CopyMark | None = None) -> bytes:
         """Synchronous :meth:`async_sign` (on the service's own event loop; not from inside a running loop)."""
         with self._lock:
-            if self._runner is None:
-                self._runner = asyncio.Runner()
-            return self._runner.run(
+            # A private loop kept for the service's life (asyncio.Runner would re-install its SIGINT handler and
+            # format the previous task, result included, on every call).
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+            return self._loop.run_until_complete(
                 self.async_sign(data, signer, level=level, placement=placement, appendix=appendix, copy=copy)
             )
 
@@ -513,7 +517,7 @@ class SigningService:
             raise TypeError("data must be the PDF bytes")
         data = bytes(data)
         now = self.clock.now()
-        _open_pdf(data, self.max_bytes)  # refuse bad input before touching the network
+        writer: IncrementalPdfFileWriter | None = _open_pdf(data, self.max_bytes)  # bad input: refuse before I/O
         session = await self._session()
         backend = AIOHttpFetcherBackend(session, per_request_timeout=10)
         status = await self.checker.check(signer.key.cert, signer.key.chain, moment=now, fetcher_backend=backend)
@@ -525,11 +529,12 @@ class SigningService:
         reserve = _reserve_for(signer.key, ts_info)
         for _attempt in range(4):
             try:
-                return await self._sign_once(data, signer, lvl, now, status, timestamper, ts_info, reserve,
-                                             placement or Placement(), appendix, copy)
+                return await self._sign_once(writer or _open_pdf(data, self.max_bytes), signer, lvl, now, status,
+                                             timestamper, ts_info, reserve, placement or Placement(), appendix, copy)
             except _ReserveTooSmall as exc:
                 log.info("signature container larger than reserved (%d): retrying with %d", reserve, exc.needed)
                 reserve = max(reserve * 2, exc.needed + 4096)
+                writer = None  # that writer holds the failed attempt: start again from the input
         raise SigningError("Không dành đủ chỗ cho chữ ký", "could not reserve enough room for the signature")
 
     async def _tsa_status(self, timestamper: CheckedTimeStamper, now: datetime,
@@ -553,11 +558,10 @@ class SigningService:
         return self._timestamper
 
     async def _sign_once(
-        self, data: bytes, signer: Signer, level: PadesLevel, now: datetime, status: CertificateStatus,
-        timestamper: CheckedTimeStamper | None, ts_info: _TimestampInfo | None, reserve: int,
+        self, writer: IncrementalPdfFileWriter, signer: Signer, level: PadesLevel, now: datetime,
+        status: CertificateStatus, timestamper: CheckedTimeStamper | None, ts_info: _TimestampInfo | None, reserve: int,
         placement: Placement, appendix: AppendixMark | None, copy: CopyMark | None,
     ) -> bytes:
-        writer = _open_pdf(data, self.max_bytes)
         plan = self._plan(writer, signer, now, placement, appendix, copy)
         try:
             if plan.widget_update is not None:
