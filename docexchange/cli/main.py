@@ -40,6 +40,7 @@ def _register() -> None:
         ("docexchange.cli.directory", "directory"),
         ("docexchange.cli.sign", "sign"),
         ("docexchange.cli.sign", "sample_letter"),
+        ("docexchange.cli.edxml", "edxml"),
     ]:
         module = importlib.import_module(module_name)
         cli.add_command(getattr(module, attr))

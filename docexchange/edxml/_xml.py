@@ -454,6 +454,7 @@ def _parser_options() -> dict[str, Any]:
 def stream_parse(data: bytes, start: int, target: StreamTarget) -> Any:
     """Feed ``data[start:]`` to a parser driving ``target``; returns the root element (or None)."""
     parser = etree.XMLParser(target=target, huge_tree=False, **_parser_options())
+    etree.clear_error_log()  # the error log is per thread: only this parse's errors may name the line
     view = memoryview(data)
     try:
         for offset in range(start, len(data), _FEED_CHUNK):
@@ -483,6 +484,7 @@ def parse_native(data: bytes, limits: ReadLimits) -> tuple[Any, int]:
     stream_parse(data, start, StreamTarget(limits, build=False, decode=False))
     huge = len(data) - start > _HUGE_THRESHOLD
     parser = etree.XMLParser(huge_tree=huge, remove_blank_text=False, **_parser_options())
+    etree.clear_error_log()
     try:
         body = data if start == 0 else bytes(memoryview(data)[start:])
         root = etree.fromstring(body, parser)

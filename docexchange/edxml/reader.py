@@ -694,7 +694,7 @@ def sniff_content_type(content: bytes, name: str = "", declared: tuple[str | Non
         if not d:
             continue
         d = d.strip().split(";")[0].strip().lower()
-        if not d or (d in _GENERIC and magic != "application/zip"):
+        if not d or d in _GENERIC:
             continue
         if magic is None or d == magic:
             return d

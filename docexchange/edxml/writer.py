@@ -228,10 +228,24 @@ def _check_org(p: _Problems, where: str, org: Organization) -> None:
 
 
 def _check_response_for(p: _Problems, where: str, rf: ResponseFor, *, required: bool) -> None:
+    if not isinstance(rf, ResponseFor):
+        p.add(f"{where} phải là ResponseFor", f"{where} must be a ResponseFor")
+        return
+    if all(v is None for v in (rf.organ_id, rf.code, rf.promulgation_date, rf.document_id)):
+        p.add(f"{where} không có nội dung", f"{where} is empty")
+        return
     p.organ_id(f"{where}/OrganId", rf.organ_id, required=required)
     p.ident(f"{where}/Code", rf.code, required=required)
     p.date(f"{where}/PromulgationDate", rf.promulgation_date, required=required)
     p.ident(f"{where}/DocumentId", rf.document_id, required=required)
+    _not_empty(p, f"{where}/Code", rf.code)
+    _not_empty(p, f"{where}/DocumentId", rf.document_id)
+
+
+def _not_empty(p: _Problems, where: str, value: str | None) -> None:
+    """An optional identifier is absent (None) or has a value: an empty element means nothing to receivers."""
+    if value is not None and not value.strip():
+        p.add(f"{where} để trống (bỏ hẳn trường nếu không dùng)", f"{where} is empty (leave it out instead)")
 
 
 def _check_staff(p: _Problems, where: str, s: StaffInfo | None) -> None:
@@ -254,6 +268,7 @@ def _check_trace(p: _Problems, trace: TraceHeaderList, *, document: bool) -> Non
         p.add("BussinessDocType không hợp lệ", "invalid BussinessDocType")
         return
     p.ident("Bussiness/DocumentId", b.document_id, required=b.doc_type is not BussinessDocType.NEW)
+    _not_empty(p, "Bussiness/DocumentId", b.document_id)
     p.text("Bussiness/BussinessDocReason", b.reason)
     p.ident("Bussiness/Paper", b.paper)
     _check_staff(p, "Bussiness/StaffInfo", b.staff_info)
