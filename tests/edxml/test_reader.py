@@ -270,7 +270,8 @@ def test_crlf_and_lf_copies_read_the_same() -> None:
 def test_corpus_update_exposes_receiver_changes() -> None:
     packet = read_document((CORPUS / "vxp_edoc_update.edxml").read_bytes())
     info = packet.bussiness.document_info
-    assert [(r.organ_id, int(r.receiver_type)) for r in info.receivers] == [("000.00.00.H41", 0), ("000.00.00.H14", 1)]
+    changes = [(r.organ_id, int(r.receiver_type)) for r in info.receivers]
+    assert changes == [("000.00.00.H41", 0), ("000.00.00.H14", 1)]
     assert packet.priority is Priority.NORMAL
     assert packet.attachments[0].content.startswith(b"<?xml")  # the zip held a nested edXML packet
     assert packet.attachments[0].content_type == "application/xml"
@@ -360,7 +361,8 @@ def test_impossible_date_is_dropped_with_a_warning() -> None:
 def test_gateway_layout_without_manifest() -> None:
     packet = read_document((CORPUS / "pvn_gw_b_txt.edxml").read_bytes())
     (a,) = packet.attachments
-    assert (a.name, a.content, a.content_type, a.source.attachment_type) == ("1760427207626_b.txt", b"b", "text/plain", "TXT")
+    assert (a.name, a.content, a.content_type) == ("1760427207626_b.txt", b"b", "text/plain")
+    assert a.source.attachment_type == "TXT"
     assert {WarningCode.NO_MANIFEST, WarningCode.NONSTANDARD_ATTACHMENT_LAYOUT} <= codes(packet)
 
 
@@ -403,7 +405,6 @@ def test_undeclared_prefix_is_read_by_name() -> None:
 
 def test_no_namespace_at_all() -> None:
     data = write_status(sample_status()).replace(b' xmlns="' + QCVN_NS.encode() + b'"', b"")
-    data = data.replace(b' xmlns:edXML="' + QCVN_NS.encode() + b'"', b' xmlns:edXML=""') if False else data
     data = data.replace(b"edXML:", b"").replace(b" xmlns:edXML=", b" xmlns:unused=")
     packet = read_status(data)
     assert packet == sample_status()

@@ -10,7 +10,7 @@ import zipfile
 from dataclasses import replace
 
 import pytest
-from edxml_samples import PDF, sample_document, sample_status
+from edxml_samples import PDF, sample_document
 from lxml import etree
 
 from docexchange.clock import VN_TZ
@@ -241,7 +241,7 @@ def test_strict_code_check_can_be_injected():
 
 def test_naive_timestamps_are_refused_at_construction():
     with pytest.raises(InvalidPacket):
-        TraceHeader("000.00.00.H49", dt.datetime(2025, 1, 1, 8, 0))  # noqa: DTZ001
+        TraceHeader("000.00.00.H49", dt.datetime(2025, 1, 1, 8, 0))
 
 
 # --------------------------------------------------------------------------------------------- append_trace
