@@ -25,6 +25,7 @@ __all__ = [
     "PathSettings",
     "PkiSettings",
     "SchedulerSettings",
+    "RouteSettings",
     "ServeSettings",
     "Settings",
     "SigningSettings",
@@ -124,6 +125,17 @@ class VerificationSettings:
     """Fetch OCSP/CRL online when embedded data is missing."""
     nd30_on_arrival: bool = True
     """Check the NĐ 30 profile (person + seal of the sender) for every arriving document."""
+    isolation: str = "process"
+    """``process``: untrusted PDFs are parsed in a long-lived worker process bounded in time and memory;
+    ``inline``: in the calling process (only for callers that already run verification in isolated workers)."""
+    timeout_seconds: int = 60
+    """Longest one document may take to verify; a PDF that takes longer is stopped and reported unverifiable."""
+    memory_limit_mb: int = 2048
+    """Address-space limit of the verification worker process (``isolation = "process"``)."""
+    max_document_mb: int = 100
+    """Largest PDF accepted for verification."""
+    online_timeout_seconds: int = 5
+    """Timeout of one online OCSP/CRL request."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +150,40 @@ class ExchangeSettings:
     """Total time a delivery may be retried before it becomes a dead letter."""
     auto_reject_invalid: bool = True
     """Send status 02 automatically when an arriving document fails verification."""
+    retry_base_seconds: float = 1.0
+    """Delay before the second attempt; it doubles at each further attempt (with ±20 % jitter)."""
+    retry_max_delay_seconds: float = 300.0
+    """Longest delay between two attempts."""
+    routes: tuple[RouteSettings, ...] = ()
+    """Per-destination overrides of ``max_attempts`` and ``retry_window_hours``."""
+    breaker_failures: int = 3
+    """Consecutive failed transfers to a node that open its circuit breaker (nothing is sent until a probe works)."""
+    breaker_open_seconds: float = 2.0
+    """First cool-down of an open breaker; doubles at each failed probe."""
+    breaker_max_open_seconds: float = 60.0
+    """Longest cool-down between probes."""
+    batch_max_items: int = 64
+    """Deliveries sent to a neighbour in one transfer."""
+    batch_max_mb: int = 16
+    """Bytes sent to a neighbour in one transfer (a single larger packet still goes alone)."""
+    peer_concurrency: int = 2
+    """Transfers in flight at once to each neighbour."""
+    verify_workers: int = 1
+    """Long-lived worker processes verifying arrived documents (NĐ 30 profile)."""
+    transfer_timeout_seconds: float = 60.0
+    """A transfer to a neighbour that takes longer counts as failed (and is retried)."""
+
+
+@dataclass(frozen=True)
+class RouteSettings:
+    """Retry limits for the route to one neighbour node."""
+
+    peer: str
+    """Node id of the neighbour."""
+    max_attempts: int = 12
+    """Attempts before a delivery to it becomes a dead letter."""
+    retry_window_hours: float = 48.0
+    """Total time deliveries to it are retried."""
 
 
 @dataclass(frozen=True)

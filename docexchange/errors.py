@@ -185,3 +185,40 @@ class PermanentDeliveryError(DeliveryError):
 class AuthError(DocExchangeError, PermissionError):
     code = "auth"
     http_status = 401
+
+
+class ReplayedRequest(AuthError):
+    """A signed request seen before (same system id and nonce): refused."""
+
+    code = "replayed_request"
+
+
+class RequestExpired(AuthError):
+    """A signed request whose timestamp is outside the accepted window."""
+
+    code = "request_expired"
+
+
+class Forbidden(AuthError):
+    """Authenticated, but not allowed to do this (another agency's mail, an operator action, …)."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class PeerRefused(Forbidden):
+    """A node-to-node call from a peer whose certificate is not the one pinned for it, or not a neighbour."""
+
+    code = "peer_refused"
+
+
+class NotFound(DocExchangeError, LookupError):
+    code = "not_found"
+    http_status = 404
+
+
+class Conflict(DocExchangeError):
+    """The request is valid but contradicts what is stored (e.g. acting on a withdrawn document)."""
+
+    code = "conflict"
+    http_status = 409

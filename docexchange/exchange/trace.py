@@ -1,0 +1,149 @@
+"""Appending a node's TraceHeader to a packet, cheaply, at every hop.
+
+The first node a packet enters (where the packet is fully parsed and checked anyway) appends its TraceHeader
+with the parser-guided splice of :func:`docexchange.edxml.writer.append_trace` and learns from the result *where*
+TraceHeaders go in this packet and how they are spelled (prefix, namespace declaration). That splice point
+travels with the packet to the next nodes (in the transfer metadata, from an authenticated peer), and each of
+them inserts its own TraceHeader there with a plain byte splice: no re-parse of a packet the previous hop
+already checked. Before splicing, a node checks that the bytes right before the point close a TraceHeader; if
+they do not, it falls back to the parser-guided splice.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from docexchange.directory import parse_code
+from docexchange.edxml.model import TraceHeader
+from docexchange.edxml.writer import append_trace, format_timestamp
+from docexchange.errors import InvalidPacket
+
+__all__ = ["TraceSplice", "append_fast", "append_first", "append_known", "splice_from_diff"]
+
+
+@dataclass(frozen=True)
+class TraceSplice:
+    offset: int
+    """Byte offset right after the last ``</…TraceHeader>``."""
+    open_tag: str
+    """The opening tag to write, e.g. ``<edXML:TraceHeader>`` (with a namespace declaration if one is needed)."""
+
+    @property
+    def prefix(self) -> str:
+        name = self.open_tag[1:].split(">", 1)[0].split(" ", 1)[0]
+        return name[: -len("TraceHeader")]
+
+    @property
+    def close_tag(self) -> bytes:
+        return f"</{self.prefix}TraceHeader>".encode()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"offset": self.offset, "open_tag": self.open_tag}
+
+    @classmethod
+    def from_json(cls, data: Any) -> TraceSplice | None:
+        if not isinstance(data, dict):
+            return None
+        try:
+            offset, tag = int(data["offset"]), str(data["open_tag"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        if offset < 0 or not tag.startswith("<") or not tag.endswith(">") or "TraceHeader" not in tag:
+            return None
+        return cls(offset, tag)
+
+
+def _block(splice: TraceSplice, organ_id: str, at: datetime) -> bytes:
+    p = splice.prefix
+    return (
+        f"{splice.open_tag}<{p}OrganId>{organ_id}</{p}OrganId>"
+        f"<{p}Timestamp>{format_timestamp(at)}</{p}Timestamp></{p}TraceHeader>"
+    ).encode()
+
+
+def _common_prefix(a: bytes, b: bytes) -> int:
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:  # binary search on slice equality: memcmp speed
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _common_suffix(a: bytes, b: bytes, limit: int) -> int:
+    lo, hi = 0, min(len(a), len(b), limit)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[len(a) - mid :] == b[len(b) - mid :]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def splice_from_diff(before: bytes, after: bytes) -> TraceSplice:
+    """Where the next TraceHeader goes, learnt from a packet before and after one was inserted."""
+    inserted = len(after) - len(before)
+    if inserted <= 0:
+        raise InvalidPacket("Không thấy TraceHeader vừa chèn", "no inserted TraceHeader found")
+    i = _common_prefix(before, after)
+    s = _common_suffix(before, after, len(before) - 0)
+    lo = max(0, len(before) - s)
+    for pos in range(min(i, len(before)), lo - 1, -1):
+        block = after[pos : pos + inserted]
+        if block[:1] != b"<" or after[:pos] != before[:pos] or after[pos + inserted :] != before[pos:]:
+            continue
+        text = block.decode("utf-8", errors="replace")
+        start = _find_open(text)
+        if start is None:
+            continue
+        open_tag = text[start : text.index(">", start) + 1]
+        splice = TraceSplice(0, open_tag)
+        close = splice.close_tag
+        end = block.rfind(close)
+        if end < 0:
+            continue
+        return TraceSplice(pos + end + len(close), open_tag)
+    raise InvalidPacket("Không xác định được vị trí TraceHeader", "cannot locate the inserted TraceHeader")
+
+
+_OPEN = re.compile(r"<(?:[A-Za-z_][A-Za-z0-9_.-]*:)?TraceHeader[\s>]")
+
+
+def _find_open(text: str) -> int | None:
+    m = _OPEN.search(text)
+    return m.start() if m else None
+
+
+def append_first(data: bytes, organ_id: str, at: datetime) -> tuple[bytes, TraceSplice]:
+    """Parser-guided append (the first node), returning the splice point for the next ones."""
+    out = append_trace(data, TraceHeader(organ_id, at))
+    return out, splice_from_diff(data, out)
+
+
+def append_fast(data: bytes, splice: TraceSplice | None, organ_id: str, at: datetime) -> tuple[bytes, TraceSplice]:
+    """Byte splice at ``splice`` when the bytes there close a TraceHeader; else the parser-guided append."""
+    parse_code(organ_id)  # codes are [0-9A-Z.]: nothing to escape
+    if splice is not None and 0 < splice.offset <= len(data):
+        close = splice.close_tag
+        if data[splice.offset - len(close) : splice.offset] == close:
+            block = _block(splice, organ_id, at)
+            out = data[: splice.offset] + block + data[splice.offset :]
+            return out, TraceSplice(splice.offset + len(block), splice.open_tag)
+    return append_first(data, organ_id, at)
+
+
+def append_known(data: bytes, organ_id: str, at: datetime, prefix: str = "edXML:") -> tuple[bytes, TraceSplice]:
+    """For packets this node just wrote with its own TraceHeader already inside: find that header exactly."""
+    splice = TraceSplice(0, f"<{prefix}TraceHeader>")
+    block = _block(splice, organ_id, at)
+    pos = data.find(block)
+    if pos < 0:
+        raise InvalidPacket("Không thấy TraceHeader của trục trong gói tin vừa tạo",
+                            "the node's own TraceHeader is not in the packet it just wrote")
+    return data, TraceSplice(pos + len(block), splice.open_tag)

@@ -1,0 +1,197 @@
+"""Arrival verification: every document delivered to a mailbox here is checked against the NĐ 30 profile (the
+person's signature, then the seal of the *sending* agency) in a pool of long-lived worker processes — never on
+the event loop. Verification is CPU-bound (tens of milliseconds per PDF); the workers load the verifier, the
+trust anchors and the directory once.
+
+A document that fails gets status 02 back to its sender, with the reasons, automatically (configurable:
+``[exchange] auto_reject_invalid``). The result (passed / failed / indeterminate) and the full report are kept
+with the message and shown in the inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, ProcessPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from docexchange.clock import Clock
+from docexchange.config import Settings
+from docexchange.exchange.model import Verification
+from docexchange.exchange.service import NodeService
+from docexchange.exchange.store import Store, VerificationJob, VerificationResult
+
+__all__ = ["VerificationRunner", "init_worker", "make_pool", "verify_packet"]
+
+log = logging.getLogger(__name__)
+
+_STATE: dict[str, Any] = {}
+
+VerifyFn = Callable[[bytes, str], dict[str, Any]]
+
+
+def init_worker(settings: Settings, directory_file: str) -> None:
+    """Process-pool initializer: load the verifier once per worker process."""
+    from docexchange.directory import load_directory
+    from docexchange.verify import Verifier  # type: ignore[attr-defined]
+
+    directory = load_directory(Path(directory_file))
+    _STATE["verifier"] = Verifier.from_settings(settings, directory)
+    _STATE["max_bytes"] = settings.exchange.max_packet_mb * 1024 * 1024
+
+
+def _indication(report: Any) -> str:
+    value = getattr(report, "indication", "")
+    return str(getattr(value, "value", value))
+
+
+def verify_packet(data: bytes, sender: str) -> dict[str, Any]:
+    """Verify every PDF of a document packet (runs in a worker process). Returns a JSON-able summary."""
+    from docexchange.edxml._xml import ReadLimits
+    from docexchange.edxml.model import DocumentPacket
+    from docexchange.edxml.reader import read_packet
+    from docexchange.errors import DocExchangeError
+
+    verifier = _STATE.get("verifier")
+    if verifier is None:
+        raise RuntimeError("verification worker not initialised")
+    try:
+        packet = read_packet(data, limits=ReadLimits(max_packet_bytes=int(_STATE.get("max_bytes", 50 << 20))))
+    except DocExchangeError as exc:
+        return {"result": "failed", "reasons_vi": [f"Gói tin không đọc được: {exc.message_vi}"], "files": []}
+    if not isinstance(packet, DocumentPacket):
+        return {"result": "skipped", "reasons_vi": [], "files": []}
+    pdfs = [a for a in packet.attachments if a.content[:5] == b"%PDF-" or a.content_type == "application/pdf"]
+    if not pdfs:
+        return {"result": "failed", "reasons_vi": ["Văn bản không có tệp PDF đã ký"], "files": []}
+    files = []
+    reasons: list[str] = []
+    worst = "passed"
+    for i, att in enumerate(pdfs):
+        try:
+            report = verifier.verify_pdf(att.content, sender=sender, policy="nd30" if i == 0 else "seal")
+        except DocExchangeError as exc:
+            files.append({"name": att.name, "indication": "INDETERMINATE", "label_vi": "chưa xác định",
+                          "reasons_vi": [exc.message_vi], "report": None})
+            reasons.append(f"{att.name}: {exc.message_vi}")
+            worst = "failed" if worst == "failed" else "indeterminate"
+            continue
+        ind = _indication(report)
+        file_reasons = [str(r) for r in getattr(report, "reasons_vi", ())]
+        files.append({
+            "name": att.name,
+            "indication": ind,
+            "label_vi": str(getattr(report, "label_vi", "")),
+            "reasons_vi": file_reasons,
+            "report": report.to_json() if hasattr(report, "to_json") else None,
+        })
+        if ind == "TOTAL_FAILED":
+            worst = "failed"
+            reasons.extend(f"{att.name}: {r}" for r in file_reasons or ["không hợp lệ"])
+        elif ind != "TOTAL_PASSED" and worst != "failed":
+            worst = "indeterminate"
+            reasons.extend(f"{att.name}: {r}" for r in file_reasons)
+    return {"result": worst, "reasons_vi": reasons, "files": files}
+
+
+def make_pool(settings: Settings, workers: int) -> ProcessPoolExecutor:
+    """Long-lived verification workers (spawned: the node process has threads; fork would copy their locks)."""
+    return ProcessPoolExecutor(
+        max_workers=max(1, workers),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=init_worker,
+        initargs=(settings, str(settings.directory_file)),
+    )
+
+
+class VerificationRunner:
+    def __init__(
+        self,
+        *,
+        service: NodeService,
+        store: Store,
+        clock: Clock,
+        settings: Settings,
+        executor: Executor | None = None,
+        verify: VerifyFn = verify_packet,
+        concurrency: int | None = None,
+    ) -> None:
+        self.service = service
+        self.store = store
+        self.clock = clock
+        self.settings = settings
+        self.verify = verify
+        self.executor = executor
+        self.concurrency = concurrency or max(1, settings.exchange.verify_workers)
+        self.lease = timedelta(seconds=max(60, settings.exchange.lease_seconds * 5))
+        self.owner = f"verify:{service.node_id}:{uuid.uuid4().hex[:8]}"
+        self.auto_reject = settings.exchange.auto_reject_invalid
+        self._event = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self.done = 0
+        service.on_queued(lambda _dest: self._event.set())
+
+    async def start(self) -> None:
+        self._event.set()
+        for i in range(self.concurrency):
+            self._tasks.append(asyncio.create_task(self._worker(), name=f"verify-{self.service.node_id}-{i}"))
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+
+    async def _worker(self) -> None:
+        while not self._stopping:
+            try:
+                self._event.clear()
+                now = self.clock.now()
+                jobs = await self.store.claim_verifications(1, self.owner, now, now + self.lease)
+                if not jobs:
+                    try:
+                        await asyncio.wait_for(self._event.wait(), 2.0)
+                    except TimeoutError:
+                        pass
+                    continue
+                self._event.set()
+                for job in jobs:
+                    await self._run(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("verification worker failed")
+                await asyncio.sleep(2.0)
+
+    async def _run(self, job: VerificationJob) -> None:
+        data = (await self.store.payloads([job.digest])).get(job.digest)
+        at = self.clock.now()
+        if data is None:
+            summary: Mapping[str, Any] = {"result": "failed", "reasons_vi": ["Gói tin không còn trong kho"],
+                                          "files": []}
+        else:
+            loop = asyncio.get_running_loop()
+            summary = await loop.run_in_executor(self.executor, self.verify, data, job.sender)
+        result = Verification(summary.get("result", "indeterminate"))
+        followups: tuple[Any, ...] = ()
+        if result == Verification.FAILED and self.auto_reject:
+            followups = self.service.rejection_followups(
+                job.meta, job.message_id, job.sender, job.document_id, job.priority, job.recipients,
+                list(summary.get("reasons_vi", [])), at,
+            )
+        await self.store.finish_verification(
+            VerificationResult(job.message_id, result, summary, self.clock.now(), followups), self.owner
+        )
+        self.done += 1
+        if followups:
+            self.service._wake(destinations=[f.deliveries[0].next_hop for f in followups])
