@@ -78,6 +78,10 @@ _C14N_11_COMMENTS = _C14N_11 + "#WithComments"
 _EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 _EXC_C14N_COMMENTS = _EXC_C14N + "WithComments"
 _C14N = {_C14N_10, _C14N_10_COMMENTS, _C14N_11, _C14N_11_COMMENTS, _EXC_C14N, _EXC_C14N_COMMENTS}
+_C14N_ALIASES = {
+    "http://www.w3.org/TR/xml-exc-c14n#": _EXC_C14N,  # seen in the VPCP SDK samples (a mistyped URI)
+    "http://www.w3.org/TR/xml-exc-c14n#WithComments": _EXC_C14N_COMMENTS,
+}
 _ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 _FILTER2 = FILTER2_NS
 
@@ -631,6 +635,20 @@ def _check_value(cert: x509.Certificate, kind: str, h: hashes.HashAlgorithm, val
     return True
 
 
+def _alias(uri: str, findings: list[Finding]) -> str:
+    if uri in _C14N_ALIASES:
+        if not any(f.code == "nonstandard_c14n_uri" for f in findings):
+            findings.append(
+                _note(
+                    "nonstandard_c14n_uri",
+                    f"URI chuẩn hóa {uri!r} viết sai, hiểu là {_C14N_ALIASES[uri]!r}",
+                    f"misspelt canonicalization URI {uri!r}, read as {_C14N_ALIASES[uri]!r}",
+                )
+            )
+        return _C14N_ALIASES[uri]
+    return uri
+
+
 def _evaluate(root: Any, full_root: Callable[[], Any]) -> SignatureCheck:
     _, header = _envelope_of(root)
     sig, findings = _find_signature(header)
@@ -661,7 +679,7 @@ def _evaluate(root: Any, full_root: Callable[[], Any]) -> SignatureCheck:
         return SignatureCheck(SignatureStatus.INVALID, findings=tuple(findings))
     c14n_el = _sub(signed_info, "CanonicalizationMethod")
     method_el = _sub(signed_info, "SignatureMethod")
-    c14n_alg = c14n_el.get("Algorithm", "") if c14n_el is not None else ""
+    c14n_alg = _alias(c14n_el.get("Algorithm", "") if c14n_el is not None else "", findings)
     sig_alg = method_el.get("Algorithm", "") if method_el is not None else ""
     refs = _subs(signed_info, "Reference")
     digest_alg = None
@@ -711,7 +729,7 @@ def _evaluate(root: Any, full_root: Callable[[], Any]) -> SignatureCheck:
         return done(SignatureStatus.INVALID)
     transforms_el = _sub(ref, "Transforms")
     transforms = _subs(transforms_el, "Transform") if transforms_el is not None else []
-    algs = [t.get("Algorithm", "") for t in transforms]
+    algs = [_alias(t.get("Algorithm", ""), findings) for t in transforms]
     scope = ""
     ref_c14n = _C14N_10
     ref_prefixes: list[str] | None = None

@@ -300,7 +300,8 @@ def test_stray_bytes_before_the_declaration() -> None:
 
 
 def test_cid_on_one_side_only() -> None:
-    data = write_document(sample_document()).replace(b"<ContentId>cid:att-1</ContentId>", b"<ContentId>att-1</ContentId>")
+    data = write_document(sample_document())
+    data = data.replace(b"<ContentId>cid:att-1</ContentId>", b"<ContentId>att-1</ContentId>")
     packet = read_document(data)
     assert packet.attachments[0].content == PDF and packet.attachments[0].content_id == "att-1"
     assert WarningCode.CID_ONE_SIDE in codes(packet)
