@@ -31,6 +31,7 @@ __all__ = [
     "SigningSettings",
     "StoreSettings",
     "VerificationSettings",
+    "VxpSettings",
     "env_secret",
     "load_dataclass",
     "load_settings",
@@ -197,6 +198,18 @@ class SchedulerSettings:
 
 
 @dataclass(frozen=True)
+class VxpSettings:
+    """The national-axis-style API (``POST /vxp/<operation>``, docs/national-axis-api.md)."""
+
+    enabled: bool = True
+    """Serve the national-axis-style API on every node."""
+    timestamp_window_seconds: int = 300
+    """A signed call whose ``timestamp`` is further than this from the node's clock is refused (AUTH_EXPIRED)."""
+    list_limit: int = 100
+    """Items per page of getReceivedEdocList / getSentEdocList when the caller sends no ``limit`` (at most 500)."""
+
+
+@dataclass(frozen=True)
 class Settings:
     paths: PathSettings = field(default_factory=PathSettings)
     pki: PkiSettings = field(default_factory=PkiSettings)
@@ -206,6 +219,7 @@ class Settings:
     verification: VerificationSettings = field(default_factory=VerificationSettings)
     exchange: ExchangeSettings = field(default_factory=ExchangeSettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    vxp: VxpSettings = field(default_factory=VxpSettings)
     base_dir: str = "."
     """Folder relative paths are resolved against (the folder holding ``config/``); set by the loader."""
 
