@@ -95,6 +95,8 @@ class StoreSettings:
     """Smallest connection pool (PostgreSQL)."""
     pool_max: int = 10
     """Largest connection pool (PostgreSQL)."""
+    sqlite_busy_ms: int = 5000
+    """How long an SQLite write waits for a lock held by another process before failing (then retried)."""
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,8 @@ def open_store(
     if not url or url.startswith("sqlite:"):
         from docexchange.exchange.sqlite_store import SqliteStore
 
-        return SqliteStore(sqlite_path(settings, node_id), node_id, signer=signer, clock=clock)
+        return SqliteStore(sqlite_path(settings, node_id), node_id, signer=signer, clock=clock,
+                           busy_ms=settings.store.sqlite_busy_ms)
     if url.startswith(("postgresql://", "postgres://")):
         try:
             from docexchange.exchange.postgres_store import PostgresStore

@@ -107,15 +107,15 @@ def _store_error(exc: sqlite3.Error, what: str) -> StoreError:
     return StoreError(f"Không lưu được ({what}): {vi}; hãy thử lại sau", f"store failure ({what}): {text}; retry later")
 
 
-def _connect(path: Path, page_size: int | None = None) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=5.0)
+def _connect(path: Path, page_size: int | None = None, busy_ms: int = 5000) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=busy_ms / 1000)
     conn.row_factory = sqlite3.Row
     if page_size is not None:
         conn.execute(f"PRAGMA page_size = {int(page_size)}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
     return conn
 
 
@@ -444,6 +444,7 @@ class SqliteStore:
         signer: ReceiptSigning | None = None,
         clock: Callable[[], datetime] | None = None,
         read_threads: int = 4,
+        busy_ms: int = 5000,
     ) -> None:
         self.path = Path(path)
         self.payload_path = self.path.with_name(self.path.stem + ".payloads" + (self.path.suffix or ".sqlite"))
@@ -451,6 +452,7 @@ class SqliteStore:
         self.signer = signer
         self._clock = clock or (lambda: datetime.now(UTC))
         self._read_threads = read_threads
+        self.busy_ms = busy_ms
         self._writer: _Writer | None = None
         self._readers: ThreadPoolExecutor | None = None
         self._local = threading.local()
@@ -465,8 +467,8 @@ class SqliteStore:
     def _open_sync(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            meta = _connect(self.path)
-            payloads = _connect(self.payload_path, page_size=65536)
+            meta = _connect(self.path, busy_ms=self.busy_ms)
+            payloads = _connect(self.payload_path, page_size=65536, busy_ms=self.busy_ms)
             _migrate(meta, SQLITE_META, str(self.path))
             _migrate(payloads, SQLITE_PAYLOADS, str(self.payload_path))
             now = self._clock().timestamp()
@@ -505,7 +507,7 @@ class SqliteStore:
     def _reader(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = _connect(self.path)
+            conn = _connect(self.path, busy_ms=self.busy_ms)
             conn.execute(f"ATTACH DATABASE ? AS p", (str(self.payload_path),))  # noqa: F541
             self._local.conn = conn
             with self._lock:

@@ -140,10 +140,14 @@ def append_fast(data: bytes, splice: TraceSplice | None, organ_id: str, at: date
 
 def append_known(data: bytes, organ_id: str, at: datetime, prefix: str = "edXML:") -> tuple[bytes, TraceSplice]:
     """For packets this node just wrote with its own TraceHeader already inside: find that header exactly."""
-    splice = TraceSplice(0, f"<{prefix}TraceHeader>")
-    block = _block(splice, organ_id, at)
-    pos = data.find(block)
-    if pos < 0:
+    p = re.escape(prefix.encode())
+    ts = re.escape(format_timestamp(at).encode())
+    pattern = re.compile(
+        rb"<" + p + rb"TraceHeader>\s*<" + p + rb"OrganId>" + re.escape(organ_id.encode()) + rb"</" + p
+        + rb"OrganId>\s*<" + p + rb"Timestamp>" + ts + rb"</" + p + rb"Timestamp>\s*</" + p + rb"TraceHeader>"
+    )
+    m = pattern.search(data, 0, min(len(data), 2 * 1024 * 1024))
+    if m is None:
         raise InvalidPacket("Không thấy TraceHeader của trục trong gói tin vừa tạo",
                             "the node's own TraceHeader is not in the packet it just wrote")
-    return data, TraceSplice(pos + len(block), splice.open_tag)
+    return data, TraceSplice(m.end(), f"<{prefix}TraceHeader>")

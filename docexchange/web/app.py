@@ -58,6 +58,9 @@ from docexchange.web.peer import setup_peer_routes
 __all__ = ["NodeOptions", "create_app", "credentials_box"]
 
 
+SIGNER = web.AppKey("signer", ReceiptSigner)
+
+
 @dataclass(frozen=True)
 class NodeOptions:
     verify_on_arrival: bool | None = None
@@ -96,7 +99,7 @@ def create_app(
     app[TLS] = NodeTls.from_pki(pki, directory, node_id)
     _, key_pem = pki.node_tls(node_id)
     signer = ReceiptSigner(node_id, load_tls_key(key_pem, pki.passphrase))
-    app["_signer"] = signer
+    app[SIGNER] = signer
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_session_ctx)
     app.cleanup_ctx.append(_dispatcher_ctx)
@@ -109,7 +112,7 @@ def create_app(
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, node_id, clock = app[SETTINGS], app[NODE_ID], app[CLOCK]
-    signer: ReceiptSigner = app["_signer"]
+    signer = app[SIGNER]
     store = open_store(settings, node_id, signer=signer.sign_group, clock=clock.now)
     await store.open()
     app[STORE] = store
