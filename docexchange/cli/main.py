@@ -42,7 +42,6 @@ def _register() -> None:
         ("docexchange.cli.sign", "sample_letter"),
         ("docexchange.cli.edxml", "edxml"),
         ("docexchange.cli.verify", "verify"),
-        ("docexchange.cli.users", "users"),
     ]:
         module = importlib.import_module(module_name)
         cli.add_command(getattr(module, attr))
