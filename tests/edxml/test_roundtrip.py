@@ -69,8 +69,8 @@ def organ_ids(draw: st.DrawFn) -> str:
 
 
 moments = st.datetimes(
-    min_value=dt.datetime(1900, 1, 2),  # noqa: DTZ001 - bounds for aware values below
-    max_value=dt.datetime(2200, 1, 1),  # noqa: DTZ001
+    min_value=dt.datetime(1900, 1, 2),
+    max_value=dt.datetime(2200, 1, 1),
     timezones=st.sampled_from([VN_TZ, dt.UTC, dt.timezone(dt.timedelta(hours=-5))]),
 ).map(lambda d: d.replace(microsecond=0))
 dates = st.dates(min_value=dt.date(1, 1, 1), max_value=dt.date(9999, 12, 31))
@@ -147,7 +147,9 @@ attachments = st.builds(
     content=st.binary(max_size=4000).filter(lambda b: _magic(b) is None),
     content_type=st.sampled_from(CONTENT_TYPES),
     description=opt(text(60)),
-    content_id=st.from_regex(r"[A-Za-z0-9._@-]{1,36}", fullmatch=True).filter(lambda c: not c.lower().startswith("cid:")),
+    content_id=st.from_regex(r"[A-Za-z0-9._@-]{1,36}", fullmatch=True).filter(
+        lambda c: not c.lower().startswith("cid:")
+    ),
 )
 
 
