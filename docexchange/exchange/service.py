@@ -536,7 +536,9 @@ class NodeService:
     async def inbox_item(self, principal: Principal, delivery_id: str) -> Delivery:
         d = await self._delivery(delivery_id)
         self._check_recipient(principal, d)
-        if d.kind == MessageKind.REPORT or d.state not in (DeliveryState.DELIVERED, DeliveryState.ACKNOWLEDGED):
+        if d.kind == MessageKind.REPORT or d.state not in (
+            DeliveryState.DELIVERED, DeliveryState.ACKNOWLEDGED, DeliveryState.RECALLED
+        ):
             raise NotFound("Không tìm thấy văn bản trong hộp thư", "no such item in this agency's inbox")
         return d
 
@@ -569,6 +571,8 @@ class NodeService:
         d = await self.inbox_item(principal, delivery_id)
         if d.state == DeliveryState.ACKNOWLEDGED:
             return d
+        if d.state == DeliveryState.RECALLED:
+            raise Conflict("Văn bản đã bị thu hồi", "the document was recalled")
         at = self.clock.now()
         followups: tuple[Ingest, ...] = ()
         if d.message is not None and d.message.origin_node != self.node_id and d.kind != MessageKind.REPORT:

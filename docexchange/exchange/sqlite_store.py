@@ -1021,7 +1021,10 @@ class SqliteStore:
             where = [f"d.recipient IN ({','.join('?' * len(query.recipients))})", "d.next_hop IS NULL",
                      "d.kind != 'report'"]
             params: list[Any] = list(query.recipients)
-            states = query.states or (DeliveryState.DELIVERED, DeliveryState.ACKNOWLEDGED)
+            states = query.states or (
+                (DeliveryState.DELIVERED, DeliveryState.ACKNOWLEDGED, DeliveryState.RECALLED)
+                if query.include_withdrawn else (DeliveryState.DELIVERED, DeliveryState.ACKNOWLEDGED)
+            )
             where.append(f"d.state IN ({','.join('?' * len(states))})")
             params.extend(s.value for s in states)
             if query.kind is not None:

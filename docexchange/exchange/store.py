@@ -225,7 +225,7 @@ class InboxQuery:
     recipients: tuple[str, ...]
     kind: MessageKind | None = None
     states: tuple[DeliveryState, ...] = ()
-    """Empty: delivered and acknowledged."""
+    """Empty: delivered and acknowledged (and recalled, with ``include_withdrawn``)."""
     senders: tuple[str, ...] = ()
     priorities: tuple[int, ...] = ()
     since: datetime | None = None

@@ -1,7 +1,11 @@
 """Arrival verification: every document delivered to a mailbox here is checked against the NĐ 30 profile (the
-person's signature, then the seal of the *sending* agency) in a pool of long-lived worker processes — never on
-the event loop. Verification is CPU-bound (tens of milliseconds per PDF); the workers load the verifier, the
-trust anchors and the directory once.
+person's signature, then the seal of the *sending* agency) — never on the event loop.
+
+Verification is CPU-bound (tens of milliseconds per PDF) and handles untrusted bytes: the
+:class:`~docexchange.verify.Verifier` parses each PDF in a long-lived worker process of its own, bounded in time
+and memory (``[verification] isolation = "process"``). This module keeps ``[exchange] verify_workers`` such
+verifiers, each driven from a thread of a small pool, and loads the verifier, the trust anchors and the
+directory once per worker.
 
 A document that fails gets status 02 back to its sender, with the reasons, automatically (configurable:
 ``[exchange] auto_reject_invalid``). The result (passed / failed / indeterminate) and the full report are kept
@@ -13,37 +17,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
+import threading
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from docexchange.clock import Clock
 from docexchange.config import Settings
+from docexchange.directory import Directory
 from docexchange.exchange.model import Verification
 from docexchange.exchange.service import NodeService
 from docexchange.exchange.store import Store, VerificationJob, VerificationResult
 
-__all__ = ["VerificationRunner", "init_worker", "make_pool", "verify_packet"]
+__all__ = ["PacketVerifier", "VerificationRunner", "make_pool", "verify_packet"]
 
 log = logging.getLogger(__name__)
 
-_STATE: dict[str, Any] = {}
-
 VerifyFn = Callable[[bytes, str], dict[str, Any]]
-
-
-def init_worker(settings: Settings, directory_file: str) -> None:
-    """Process-pool initializer: load the verifier once per worker process."""
-    from docexchange.directory import load_directory
-    from docexchange.verify import Verifier  # type: ignore[attr-defined]
-
-    directory = load_directory(Path(directory_file))
-    _STATE["verifier"] = Verifier.from_settings(settings, directory)
-    _STATE["max_bytes"] = settings.exchange.max_packet_mb * 1024 * 1024
 
 
 def _indication(report: Any) -> str:
@@ -51,18 +43,49 @@ def _indication(report: Any) -> str:
     return str(getattr(value, "value", value))
 
 
-def verify_packet(data: bytes, sender: str) -> dict[str, Any]:
-    """Verify every PDF of a document packet (runs in a worker process). Returns a JSON-able summary."""
+class PacketVerifier:
+    """Verifies the PDFs of document packets; one verifier (and its sandbox process) per calling thread."""
+
+    def __init__(self, settings: Settings, directory: Directory) -> None:
+        self.settings = settings
+        self.directory = directory
+        self.max_bytes = settings.exchange.max_packet_mb * 1024 * 1024
+        self._local = threading.local()
+        self._all: list[Any] = []
+        self._lock = threading.Lock()
+
+    def _verifier(self) -> Any:
+        v = getattr(self._local, "verifier", None)
+        if v is None:
+            from docexchange.verify import Verifier
+
+            v = Verifier.from_settings(self.settings, self.directory)
+            self._local.verifier = v
+            with self._lock:
+                self._all.append(v)
+        return v
+
+    def close(self) -> None:
+        with self._lock:
+            for v in self._all:
+                with contextlib.suppress(Exception):
+                    v.close()
+            self._all.clear()
+
+    def __call__(self, data: bytes, sender: str) -> dict[str, Any]:
+        return verify_packet(data, sender, self._verifier(), self.max_bytes)
+
+
+def verify_packet(data: bytes, sender: str, verifier: Any, max_bytes: int = 50 << 20) -> dict[str, Any]:
+    """Verify every PDF of a document packet: the main document with the NĐ 30 profile (person + the sender's
+    seal), the others as appendices (the sender's seal). Returns a JSON-able summary."""
     from docexchange.edxml._xml import ReadLimits
     from docexchange.edxml.model import DocumentPacket
     from docexchange.edxml.reader import read_packet
     from docexchange.errors import DocExchangeError
 
-    verifier = _STATE.get("verifier")
-    if verifier is None:
-        raise RuntimeError("verification worker not initialised")
     try:
-        packet = read_packet(data, limits=ReadLimits(max_packet_bytes=int(_STATE.get("max_bytes", 50 << 20))))
+        packet = read_packet(data, limits=ReadLimits(max_packet_bytes=max_bytes))
     except DocExchangeError as exc:
         return {"result": "failed", "reasons_vi": [f"Gói tin không đọc được: {exc.message_vi}"], "files": []}
     if not isinstance(packet, DocumentPacket):
@@ -75,12 +98,14 @@ def verify_packet(data: bytes, sender: str) -> dict[str, Any]:
     worst = "passed"
     for i, att in enumerate(pdfs):
         try:
-            report = verifier.verify_pdf(att.content, sender=sender, policy="nd30" if i == 0 else "seal")
+            report = verifier.verify_pdf(att.content, name=att.name, sender=sender,
+                                         policy="nd30" if i == 0 else "nd30-appendix")
         except DocExchangeError as exc:
             files.append({"name": att.name, "indication": "INDETERMINATE", "label_vi": "chưa xác định",
                           "reasons_vi": [exc.message_vi], "report": None})
             reasons.append(f"{att.name}: {exc.message_vi}")
-            worst = "failed" if worst == "failed" else "indeterminate"
+            if worst != "failed":
+                worst = "indeterminate"
             continue
         ind = _indication(report)
         file_reasons = [str(r) for r in getattr(report, "reasons_vi", ())]
@@ -100,14 +125,9 @@ def verify_packet(data: bytes, sender: str) -> dict[str, Any]:
     return {"result": worst, "reasons_vi": reasons, "files": files}
 
 
-def make_pool(settings: Settings, workers: int) -> ProcessPoolExecutor:
-    """Long-lived verification workers (spawned: the node process has threads; fork would copy their locks)."""
-    return ProcessPoolExecutor(
-        max_workers=max(1, workers),
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=init_worker,
-        initargs=(settings, str(settings.directory_file)),
-    )
+def make_pool(workers: int) -> ThreadPoolExecutor:
+    """Threads that drive the verifiers' worker processes (the CPU work happens in those processes)."""
+    return ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="verify")
 
 
 class VerificationRunner:
@@ -119,13 +139,16 @@ class VerificationRunner:
         clock: Clock,
         settings: Settings,
         executor: Executor | None = None,
-        verify: VerifyFn = verify_packet,
+        verify: VerifyFn | None = None,
         concurrency: int | None = None,
     ) -> None:
         self.service = service
         self.store = store
         self.clock = clock
         self.settings = settings
+        self._own_verifier: PacketVerifier | None = None
+        if verify is None:
+            verify = self._own_verifier = PacketVerifier(settings, service.directory)
         self.verify = verify
         self.executor = executor
         self.concurrency = concurrency or max(1, settings.exchange.verify_workers)
@@ -151,6 +174,8 @@ class VerificationRunner:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks.clear()
+        if self._own_verifier is not None:
+            await asyncio.to_thread(self._own_verifier.close)
 
     async def _worker(self) -> None:
         while not self._stopping:

@@ -31,7 +31,7 @@ from docexchange.exchange.delivery import Dispatcher
 from docexchange.exchange.receipts import ReceiptSigner, load_tls_key
 from docexchange.exchange.service import NodeService
 from docexchange.exchange.transport import NodeTls, PeerTransport
-from docexchange.exchange.verification import VerificationRunner, VerifyFn, make_pool, verify_packet
+from docexchange.exchange.verification import VerificationRunner, VerifyFn, make_pool
 from docexchange.pki.devpki import DevPki
 from docexchange.scheduler import build_scheduler
 from docexchange.web.api import setup_api_routes
@@ -54,6 +54,7 @@ from docexchange.web.keys import (
 )
 from docexchange.web.middlewares import error_middleware
 from docexchange.web.peer import setup_peer_routes
+from docexchange.web.vxp import setup_vxp_routes
 
 __all__ = ["NodeOptions", "create_app", "credentials_box"]
 
@@ -66,8 +67,9 @@ class NodeOptions:
     verify_on_arrival: bool | None = None
     """Override ``[verification] nd30_on_arrival`` (e.g. a routing-only benchmark)."""
     verify_executor: Executor | None = None
-    """A verification process pool shared by several nodes of one process; None: the node makes its own."""
+    """Threads driving verification, shared by several nodes of one process; None: the node makes its own."""
     verify_fn: VerifyFn | None = None
+    """A packet verifier shared by several nodes of one process; None: the node makes its own."""
     dispatch: bool = True
     """Run the forwarding lanes (tests may hold a node's output back)."""
     schedule: bool = True
@@ -107,6 +109,7 @@ def create_app(
     app.cleanup_ctx.append(_scheduler_ctx)
     setup_peer_routes(app)
     setup_api_routes(app)
+    setup_vxp_routes(app)  # national-axis-style API (docs/national-axis-api.md)
     return app
 
 
@@ -164,11 +167,11 @@ async def _verification_ctx(app: web.Application) -> AsyncIterator[None]:
     runner = None
     if service.verify_on_arrival:
         executor = options.verify_executor
-        if executor is None and options.verify_fn is None:
-            own_pool = executor = make_pool(app[SETTINGS], app[SETTINGS].exchange.verify_workers)
+        if executor is None:
+            own_pool = executor = make_pool(app[SETTINGS].exchange.verify_workers)
         runner = VerificationRunner(
             service=service, store=app[STORE], clock=app[CLOCK], settings=app[SETTINGS], executor=executor,
-            verify=options.verify_fn or verify_packet,
+            verify=options.verify_fn,
         )
         app[VERIFICATION] = runner
         await runner.start()

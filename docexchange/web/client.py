@@ -42,8 +42,8 @@ class ApiError(DocExchangeError):
     def __init__(self, status: int, code: str, message_vi: str, message_en: str) -> None:
         super().__init__(message_vi, message_en)
         self.status = status
-        self.code = code  # type: ignore[misc]
-        self.http_status = status  # type: ignore[misc]
+        self.code = code
+        self.http_status = status
 
 
 _BY_STATUS: dict[int, type[DocExchangeError]] = {
@@ -80,7 +80,8 @@ class AgencyClient:
             self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
         return self
 
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
+                        tb: TracebackType | None) -> None:
         await self.close()
 
     async def close(self) -> None:
@@ -111,17 +112,18 @@ class AgencyClient:
                 ssl=self._ssl, timeout=self.timeout,
             ) as resp:
                 data = await resp.read()
-                if resp.status >= 400:
-                    raise self._error(resp.status, data)
-                if raw:
-                    return data, dict(resp.headers)
-                if resp.status == 204 or not data:
-                    return None
-                return json.loads(data)
+                status, headers_in = resp.status, dict(resp.headers)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise RetryableDeliveryError(
                 f"Không kết nối được trục {self.base_url}", f"cannot reach {self.base_url} ({exc})"
             ) from exc
+        if status >= 400:
+            raise self._error(status, data)
+        if raw:
+            return data, headers_in
+        if status == 204 or not data:
+            return None
+        return json.loads(data)
 
     @staticmethod
     def _error(status: int, data: bytes) -> DocExchangeError:
@@ -136,8 +138,8 @@ class AgencyClient:
             base = UnknownAgency
         if base is not None:
             typed = base(vi, en)
-            typed.code = code  # type: ignore[misc]
-            typed.http_status = status  # type: ignore[misc]
+            typed.code = code
+            typed.http_status = status
             return typed
         return err
 
@@ -145,7 +147,7 @@ class AgencyClient:
     async def submit_packet(self, agency: str, packet: bytes, *, to: Sequence[str] = ()) -> dict[str, Any]:
         """Hand the node an edXML packet (document or status)."""
         params = [("to", t) for t in to]
-        return await self.request("POST", f"/api/v1/agencies/{agency}/documents", params=params, body=packet,  # type: ignore[no-any-return]
+        return await self.request("POST", f"/api/v1/agencies/{agency}/documents", params=params, body=packet,
                                   content_type="application/xml")
 
     @staticmethod
@@ -176,7 +178,7 @@ class AgencyClient:
                               attachments: Sequence[tuple[str, str, bytes]] = ()) -> dict[str, Any]:
         """Hand the node a signed PDF and the letter's metadata; the node writes the edXML packet."""
         body, ctype = self._multipart(metadata, pdf, name, attachments)
-        return await self.request("POST", f"/api/v1/agencies/{agency}/documents", body=body,  # type: ignore[no-any-return]
+        return await self.request("POST", f"/api/v1/agencies/{agency}/documents", body=body,
                                   content_type=ctype)
 
     # -- receiving -----------------------------------------------------------------------------
@@ -187,14 +189,14 @@ class AgencyClient:
                 continue
             for item in v if isinstance(v, (list, tuple)) else [v]:
                 params.append((k, str(item).lower() if isinstance(item, bool) else str(item)))
-        return await self.request("GET", f"/api/v1/agencies/{agency}/inbox", params=params)  # type: ignore[no-any-return]
+        return await self.request("GET", f"/api/v1/agencies/{agency}/inbox", params=params)
 
     async def item(self, agency: str, delivery_id: str) -> dict[str, Any]:
-        return await self.request("GET", f"/api/v1/agencies/{agency}/inbox/{delivery_id}")  # type: ignore[no-any-return]
+        return await self.request("GET", f"/api/v1/agencies/{agency}/inbox/{delivery_id}")
 
     async def packet(self, agency: str, delivery_id: str) -> bytes:
         data, _ = await self.request("GET", f"/api/v1/agencies/{agency}/inbox/{delivery_id}/packet", raw=True)
-        return data  # type: ignore[no-any-return]
+        return data
 
     async def attachments(self, agency: str, delivery_id: str) -> list[dict[str, Any]]:
         data = await self.request("GET", f"/api/v1/agencies/{agency}/inbox/{delivery_id}/attachments")
@@ -203,10 +205,10 @@ class AgencyClient:
     async def attachment(self, agency: str, delivery_id: str, index: int) -> bytes:
         data, _ = await self.request("GET", f"/api/v1/agencies/{agency}/inbox/{delivery_id}/attachments/{index}",
                                      raw=True)
-        return data  # type: ignore[no-any-return]
+        return data
 
     async def ack(self, agency: str, delivery_id: str) -> dict[str, Any]:
-        return await self.request("POST", f"/api/v1/agencies/{agency}/inbox/{delivery_id}/ack")  # type: ignore[no-any-return]
+        return await self.request("POST", f"/api/v1/agencies/{agency}/inbox/{delivery_id}/ack")
 
     async def status(self, agency: str, delivery_id: str, code: str, description: str | None = None,
                      staff: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -215,52 +217,52 @@ class AgencyClient:
             body["description"] = description
         if staff is not None:
             body["staff"] = dict(staff)
-        return await self.request("POST", f"/api/v1/agencies/{agency}/inbox/{delivery_id}/status",  # type: ignore[no-any-return]
+        return await self.request("POST", f"/api/v1/agencies/{agency}/inbox/{delivery_id}/status",
                                   body=json.dumps(body, ensure_ascii=False).encode(), content_type="application/json")
 
     async def recall_response(self, agency: str, delivery_id: str, agree: bool,
                               reason: str | None = None) -> dict[str, Any]:
         body = {"agree": agree, **({"reason": reason} if reason else {})}
-        return await self.request("POST", f"/api/v1/agencies/{agency}/inbox/{delivery_id}/recall-response",  # type: ignore[no-any-return]
+        return await self.request("POST", f"/api/v1/agencies/{agency}/inbox/{delivery_id}/recall-response",
                                   body=json.dumps(body, ensure_ascii=False).encode(), content_type="application/json")
 
     # -- sent ----------------------------------------------------------------------------------
     async def sent(self, agency: str, **filters: Any) -> dict[str, Any]:
         params = [(k, str(v)) for k, v in filters.items() if v is not None]
-        return await self.request("GET", f"/api/v1/agencies/{agency}/sent", params=params)  # type: ignore[no-any-return]
+        return await self.request("GET", f"/api/v1/agencies/{agency}/sent", params=params)
 
     async def sent_item(self, agency: str, message_id: str) -> dict[str, Any]:
-        return await self.request("GET", f"/api/v1/agencies/{agency}/sent/{message_id}")  # type: ignore[no-any-return]
+        return await self.request("GET", f"/api/v1/agencies/{agency}/sent/{message_id}")
 
     async def recall(self, agency: str, message_id: str, *, recipients: Sequence[str] = (),
                      reason: str | None = None) -> dict[str, Any]:
         body = {"recipients": list(recipients), **({"reason": reason} if reason else {})}
-        return await self.request("POST", f"/api/v1/agencies/{agency}/sent/{message_id}/recall",  # type: ignore[no-any-return]
+        return await self.request("POST", f"/api/v1/agencies/{agency}/sent/{message_id}/recall",
                                   body=json.dumps(body, ensure_ascii=False).encode(), content_type="application/json")
 
     async def update(self, agency: str, message_id: str, metadata: Mapping[str, Any], pdf: bytes,
                      *, replace: bool = False, name: str = "van-ban.pdf") -> dict[str, Any]:
         body, ctype = self._multipart(metadata, pdf, name, ())
         op = "replace" if replace else "update"
-        return await self.request("POST", f"/api/v1/agencies/{agency}/sent/{message_id}/{op}", body=body,  # type: ignore[no-any-return]
+        return await self.request("POST", f"/api/v1/agencies/{agency}/sent/{message_id}/{op}", body=body,
                                   content_type=ctype)
 
     # -- trails and operations -----------------------------------------------------------------
     async def trail(self, delivery_id: str) -> dict[str, Any]:
-        return await self.request("GET", f"/api/v1/deliveries/{delivery_id}/trail")  # type: ignore[no-any-return]
+        return await self.request("GET", f"/api/v1/deliveries/{delivery_id}/trail")
 
     async def queue(self, state: str = "dead", destination: str | None = None) -> dict[str, Any]:
         params = [("state", state)] + ([("destination", destination)] if destination else [])
-        return await self.request("GET", "/api/v1/admin/queue", params=params)  # type: ignore[no-any-return]
+        return await self.request("GET", "/api/v1/admin/queue", params=params)
 
     async def resend(self, delivery_id: str) -> dict[str, Any]:
-        return await self.request("POST", f"/api/v1/admin/queue/{delivery_id}/resend")  # type: ignore[no-any-return]
+        return await self.request("POST", f"/api/v1/admin/queue/{delivery_id}/resend")
 
     async def purge(self, delivery_id: str) -> None:
         await self.request("DELETE", f"/api/v1/admin/queue/{delivery_id}")
 
     async def node_status(self) -> dict[str, Any]:
-        return await self.request("GET", "/api/v1/admin/status")  # type: ignore[no-any-return]
+        return await self.request("GET", "/api/v1/admin/status")
 
     async def directory(self) -> dict[str, Any]:
-        return await self.request("GET", "/api/v1/directory")  # type: ignore[no-any-return]
+        return await self.request("GET", "/api/v1/directory")

@@ -11,12 +11,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from exchange_harness import Federation, write_project  # noqa: E402
-from helpers import ServerThread, free_port, trust_server  # noqa: E402
+from exchange_harness import Federation, write_project
 
-from docexchange.config import Settings  # noqa: E402
-from docexchange.directory import load_directory  # noqa: E402
-from docexchange.pki.devpki import DevPki  # noqa: E402
+from docexchange.config import Settings
+from docexchange.directory import load_directory
+from docexchange.pki.devpki import DevPki
+from helpers import ServerThread, free_port, trust_server
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +47,30 @@ async def federation(fed_settings: Settings) -> AsyncIterator[Federation]:
         yield fed
     finally:
         await fed.close()
+
+
+HONG_GAI = "000.01.11.H49"
+THUAN_HOA = "000.00.31.H57"
+DONG_XA = "000.02.12.H49"
+
+
+@pytest.fixture(scope="session")
+def letters(fed_keys: Settings, fed_trust: ServerThread) -> dict[str, bytes]:
+    """Real signed letters (person, then seal, PAdES B-LT against the live TSA/OCSP), keyed by what they are:
+    the sealing agency's code, or ``wrong-seal`` for Hồng Gai's official with Đông Xá's seal."""
+    from docexchange.signing import LetterSpec, SigningService, make_letter
+
+    directory = load_directory(fed_keys.directory_file)
+    plan = {
+        HONG_GAI: ("h49-honggai-chu-tich", HONG_GAI),
+        "000.00.00.H49": ("h49-chu-tich", "000.00.00.H49"),
+        THUAN_HOA: ("h57-thuanhoa-chu-tich", THUAN_HOA),
+        "wrong-seal": ("h49-honggai-chu-tich", DONG_XA),
+    }
+    out = {}
+    with SigningService(fed_keys) as service:
+        for name, (official, seal) in plan.items():
+            pdf = make_letter(LetterSpec.for_official(directory, official))
+            pdf = service.sign(pdf, service.person(official))
+            out[name] = service.sign(pdf, service.seal(seal))
+    return out

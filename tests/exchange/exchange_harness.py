@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from helpers import REPO, free_port
 
 from docexchange.config import Settings, load_settings
 from docexchange.directory import Directory, load_directory
@@ -25,6 +24,7 @@ from docexchange.web.app import NodeOptions, create_app
 from docexchange.web.auth import Role
 from docexchange.web.client import AgencyClient
 from docexchange.web.keys import CREDENTIALS, DISPATCHER, SERVICE, STORE, TLS
+from helpers import REPO, free_port
 
 # ---------------------------------------------------------------------------------------------- directories
 
@@ -214,9 +214,9 @@ class Federation:
         return c
 
 
-async def eventually(check: Any, timeout: float = 30.0, interval: float = 0.1, what: str = "condition") -> Any:
+async def eventually(check: Any, within: float = 30.0, interval: float = 0.1, what: str = "condition") -> Any:
     """Poll ``check`` (sync or async) until it returns a truthy value."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     last: Any = None
     while time.monotonic() < deadline:
         last = check()

@@ -4,7 +4,7 @@ certificate from the PKI; any change to a leaf, the path, the root or the signer
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -19,7 +19,7 @@ from docexchange.exchange.receipts import (
 )
 from docexchange.pki.devpki import DevPki
 
-AT = datetime(2025, 1, 5, 1, 2, 3, tzinfo=timezone.utc)
+AT = datetime(2025, 1, 5, 1, 2, 3, tzinfo=UTC)
 
 
 def _items(n: int) -> list[tuple[str, str, str]]:

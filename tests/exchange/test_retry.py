@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -20,7 +20,7 @@ from docexchange.exchange.retry import (
     policy_for,
 )
 
-T0 = datetime(2025, 1, 5, 1, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 1, 5, 1, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

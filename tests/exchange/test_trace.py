@@ -4,7 +4,7 @@ the result reads back with every TraceHeader, in order, and the attachments unto
 from __future__ import annotations
 
 import os
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -28,7 +28,7 @@ from docexchange.edxml.reader import read_packet
 from docexchange.edxml.writer import AttachmentEncoding, write_document, write_status
 from docexchange.exchange.trace import TraceSplice, append_fast, append_first
 
-T0 = datetime(2025, 1, 5, 1, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 1, 5, 1, 0, tzinfo=UTC)
 NODES = ["000.00.00.H49", "000.00.00.G22", "000.00.00.H57", "000.00.01.H57"]
 
 
@@ -66,7 +66,9 @@ def test_document_trace_through_four_nodes(encoding: AttachmentEncoding) -> None
 def test_status_packet_gets_a_trace_list() -> None:
     st = StatusPacket(
         sender=Organization("000.00.31.H57"),
-        response_for=ResponseFor("000.01.11.H49", "05/UBND-VP", date(2025, 1, 5), "000.01.11.H49,2025/01/05,05/UBND-VP"),
+        response_for=ResponseFor(
+            "000.01.11.H49", "05/UBND-VP", date(2025, 1, 5), "000.01.11.H49,2025/01/05,05/UBND-VP"
+        ),
         status_code=StatusCode.ARRIVED,
         timestamp=T0,
     )
