@@ -119,6 +119,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.DeadlockDetectedError,
     asyncpg.exceptions.ReadOnlySQLTransactionError,  # a standby during failover
     asyncpg.InterfaceError,  # "connection is closed", a pool that lost its connection
+    asyncpg.exceptions.InternalClientError,  # a connection the server closed while it sat idle in the pool
     ConnectionError,
     OSError,
     asyncio.TimeoutError,
@@ -454,7 +455,8 @@ class PostgresStore:
                                   else max(0.0, reconnect_seconds))
         self.command_timeout = command_timeout
         self.migrate = migrate
-        self.application = f"docexchange:{node_id}"
+        self.application = f"docexchange:{node_id}:{self.target.schema}"[:63]
+        """``application_name`` of every connection (visible in ``pg_stat_activity``)."""
         self._ns = _lock_namespace(self.target.schema)
         self._lock_key = secrets.randbelow(0x7FFFFFFE) + 1
         self._pool: asyncpg.Pool | None = None
@@ -604,8 +606,15 @@ class PostgresStore:
             if pool is None:
                 raise StoreError("Kho dữ liệu đã đóng", "store is closed")
             try:
-                async with pool.acquire() as conn:
+                conn = await pool.acquire()
+                try:
                     return await fn(conn)
+                except BaseException as exc:
+                    if isinstance(exc, TRANSIENT_ERRORS):
+                        conn.terminate()  # never hand a connection in an unknown state back to the pool
+                    raise
+                finally:
+                    await pool.release(conn)
             except TRANSIENT_ERRORS as exc:
                 if time.monotonic() + delay > deadline:
                     raise _wrap(exc, what) from exc

@@ -412,7 +412,7 @@ async def test_find_deliveries_by_document(store) -> None:
 async def test_reports_move_deliveries_and_extend_the_trail_once(store) -> None:
     [out] = await store.ingest([ingest("rep-target", recipients=(H57,))], T0)
     did = out.deliveries[0].delivery_id
-    [c] = await claim_all(store)
+    assert len(await claim_all(store)) == 1
     await store.settle([Forwarded(did, {"node": PEER, "digest": "d", "stored_at": T0.isoformat()}, T0)], "w1", T0)
     ev = report(did, S.DELIVERED, node="lgsp-h57", at=T0 + timedelta(seconds=7))
     await store.apply([ReportEffect(ev)], [], T0 + timedelta(seconds=8))
