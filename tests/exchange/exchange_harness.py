@@ -117,10 +117,10 @@ housekeeping_minutes = 60
 
 
 def write_project(base: Path, keys_dir: Path, pki_port: int, *, verify: bool = False,
-                  extra: str = "", ports: Mapping[str, int] | None = None) -> Settings:
+                  extra: str = "", ports: Mapping[str, int] | None = None, four_level: bool = True) -> Settings:
     """A project folder using the shared ``keys_dir`` with its own data, directory (free ports) and config."""
     (base / "config").mkdir(parents=True, exist_ok=True)
-    write_directory(base / "config" / "agencies.toml", ports)
+    write_directory(base / "config" / "agencies.toml", ports, four_level=four_level)
     text = f"""
 [paths]
 data_dir = "data"
