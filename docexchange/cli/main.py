@@ -37,6 +37,10 @@ def _register() -> None:
     for module_name, attr in [
         ("docexchange.cli.pki", "pki"),
         ("docexchange.cli.serve", "serve"),
+        ("docexchange.cli.exchange", "send"),
+        ("docexchange.cli.exchange", "inbox"),
+        ("docexchange.cli.exchange", "queue"),
+        ("docexchange.cli.demo", "demo"),
         ("docexchange.cli.directory", "directory"),
         ("docexchange.cli.sign", "sign"),
         ("docexchange.cli.sign", "sample_letter"),
