@@ -831,7 +831,8 @@ class _DocumentRun:
         level = result.modification_level
         changed = tuple(sorted(_plain(f) for f in result.changed_form_fields))
         sig_fields = self._signature_field_names()
-        non_sig = tuple(f for f in changed if f not in sig_fields)
+        # pyHanko lists every field whose objects *may* be updated; keep those that really changed
+        non_sig = tuple(f for f in changed if f not in sig_fields and self._field_changed(f, item.revision))
         if level <= PyhModLevel.LTA_UPDATES:
             ours = ModificationLevel.SIGNATURE_MAINTENANCE if after else ModificationLevel.NONE
         elif level == PyhModLevel.FORM_FILLING:
@@ -875,6 +876,54 @@ class _DocumentRun:
                                   f"change after signing not permitted: {why_en}")
         elif ours == ModificationLevel.FORM_FILLING:
             item.warnings.append(_msg("form_filled", vi, en))
+
+    def _field_values(self, revision: int) -> dict[str, tuple[Any, ...]]:
+        """Fully qualified field name → (value, appearance data) as of ``revision``."""
+        cache = self.__dict__.setdefault("_field_cache", {})
+        if revision in cache:
+            return cache[revision]  # type: ignore[no-any-return]
+        out: dict[str, tuple[Any, ...]] = {}
+        hist = self.reader.get_historical_resolver(revision)
+
+        def appearance(field: Any) -> Any:
+            try:
+                ap = field.get("/AP")
+                normal = ap.get("/N") if ap is not None else None
+                if normal is None:
+                    return None
+                if isinstance(normal, generic.StreamObject):
+                    return normal.encoded_data
+                return tuple(sorted((str(k), v.encoded_data if isinstance(v, generic.StreamObject) else None)
+                                    for k, v in normal.items()))
+            except Exception:  # noqa: BLE001 - unreadable appearance: compared as such
+                return "unreadable"
+
+        def walk(fields_arr: Any, prefix: str, depth: int) -> None:
+            if depth > 32:
+                return
+            for ref in fields_arr:
+                field = ref.get_object()
+                name = _plain(field.get("/T", ""))
+                fq = f"{prefix}.{name}" if prefix and name else (name or prefix)
+                value = field.get("/V")
+                value_key = _plain(value) if isinstance(value, str) else repr(value)
+                out[fq] = (value_key, appearance(field))
+                kids = field.get("/Kids")
+                if kids is not None:
+                    walk(kids, fq, depth + 1)
+
+        try:
+            walk(hist.root["/AcroForm"]["/Fields"], "", 0)
+        except Exception:  # noqa: BLE001 - no form in that revision, or an unreadable one
+            pass
+        cache[revision] = out
+        return out
+
+    def _field_changed(self, name: str, revision: int) -> bool:
+        """Did the value or the appearance of field ``name`` change between ``revision`` and the last one?"""
+        before = self._field_values(revision).get(name)
+        after = self._field_values(self.revisions - 1).get(name)
+        return before != after
 
     def _signature_field_names(self) -> set[str]:
         if not hasattr(self, "_sig_names"):

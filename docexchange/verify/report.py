@@ -1000,3 +1000,72 @@ def _font_css(chars: frozenset[str]) -> str:
             f"font-weight:{700 if bold else 400};src:url(data:font/ttf;base64,{data}) format('truetype');}}"
         )
     return "\n".join(css)
+
+
+def build_json_schema() -> dict[str, Any]:
+    """Derive the JSON Schema of :meth:`VerificationReport.to_dict` from the dataclasses (the shipped
+    ``report.schema.json`` is this, written out; a test keeps them equal)."""
+    defs: dict[str, Any] = {}
+
+    def type_schema(tp: Any) -> dict[str, Any]:
+        origin = get_origin(tp)
+        if origin in (typing.Union, types.UnionType):
+            args = [a for a in get_args(tp) if a is not type(None)]
+            inner = type_schema(args[0])
+            return {"anyOf": [inner, {"type": "null"}]}
+        if origin is tuple:
+            return {"type": "array", "items": type_schema(get_args(tp)[0])}
+        if isinstance(tp, type) and is_dataclass(tp):
+            name = tp.__name__
+            if name not in defs:
+                defs[name] = {}  # placeholder against recursion
+                defs[name] = object_schema(tp)
+            return {"$ref": f"#/$defs/{name}"}
+        if isinstance(tp, type) and issubclass(tp, enum.Enum):
+            return {"enum": [m.value for m in tp]}
+        if tp is datetime:
+            return {"type": "string", "format": "date-time"}
+        if tp is bool:
+            return {"type": "boolean"}
+        if tp is int:
+            return {"type": "integer"}
+        if tp is str:
+            return {"type": "string"}
+        raise TypeError(f"no JSON schema for {tp!r}")
+
+    def object_schema(cls: type) -> dict[str, Any]:
+        hints = _hints(cls)
+        props = {f.name: type_schema(hints[f.name]) for f in fields(cls)}
+        doc = (cls.__doc__ or "").strip().split("\n")[0]
+        out: dict[str, Any] = {"type": "object", "properties": props, "required": sorted(props),
+                               "additionalProperties": False}
+        if doc:
+            out["description"] = doc
+        return out
+
+    label_schema = {"type": "object", "properties": {"vi": {"type": "string"}, "en": {"type": "string"}},
+                    "required": ["vi", "en"], "additionalProperties": False}
+    root = object_schema(VerificationReport)
+    root["properties"].pop("schema_version")
+    root["required"].remove("schema_version")
+    root["properties"]["schema"] = {"const": SCHEMA_ID}
+    root["properties"]["schema_version"] = {"type": "string", "pattern": r"^1\.[0-9]+$"}
+    root["properties"]["label"] = label_schema
+    root["required"] = sorted([*root["required"], "schema", "schema_version", "label"])
+    sig = defs["SignatureReport"]
+    sig["properties"]["label"] = label_schema
+    sig["properties"]["issuing_ca"] = {"type": "string"}
+    sig["properties"]["signing_time"] = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}]}
+    sig["required"] = sorted([*sig["required"], "label", "issuing_ca", "signing_time"])
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"{SCHEMA_ID}/{SCHEMA_VERSION}",
+        "title": "docexchange verification report",
+        "description": (
+            "Result of verifying a signed PDF: ETSI EN 319 102-1 indications per signature and per document, "
+            "the fields TT 15/2025/TT-BKHCN requires, and the NĐ 30/2020 profile. Times are ISO 8601 in Vietnam "
+            "time (+07:00)."
+        ),
+        **root,
+        "$defs": dict(sorted(defs.items())),
+    }
