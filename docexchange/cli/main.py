@@ -37,6 +37,7 @@ def _register() -> None:
     for module_name, attr in [
         ("docexchange.cli.pki", "pki"),
         ("docexchange.cli.serve", "serve"),
+        ("docexchange.cli.db", "db"),
         ("docexchange.cli.exchange", "send"),
         ("docexchange.cli.exchange", "inbox"),
         ("docexchange.cli.exchange", "queue"),
