@@ -70,7 +70,7 @@ from docexchange.errors import AttachmentError, InvalidAgencyCode, InvalidPacket
 __all__ = ["ReadLimits", "read_document", "read_packet", "read_status", "sniff_content_type"]
 
 _ACCEPTED_NS = (QCVN_NS, None)
-_UNZIP_CHUNK = 1024 * 1024
+_UNZIP_CHUNK = 256 * 1024
 
 
 # --------------------------------------------------------------------------------------------- helpers

@@ -26,6 +26,7 @@ import enum
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -102,7 +103,9 @@ _FIELD_VI = {
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 """Fixed ZIP timestamp: the same packet model always gives the same bytes."""
 _ZIP_LEVEL = 6
-_RAW_SLICE = 3 * 256 * 1024
+_SAMPLE = 64 * 1024
+_RAW_SLICE = 3 * 64 * 1024
+_CHUNK = 256 * 1024
 _XML_DECL = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 _Q = "{" + QCVN_NS + "}"
 
@@ -594,6 +597,24 @@ class _Base64Out:
             self._rest = b""
 
 
+def _deflate_level(content: memoryview) -> int:
+    """6 for data that compresses; 0 (deflate's stored blocks) for PDFs and other already-compressed files.
+
+    Decided from samples at the start, middle and end, so the same file always gives the same bytes. Level 0
+    keeps the ZIP in the DEFLATE method with a data descriptor, exactly what Java senders produce and
+    ``java.util.zip.ZipInputStream`` reads, at memory-copy speed.
+    """
+    n = len(content)
+    if n <= 3 * _SAMPLE:
+        samples = [bytes(content)]
+    else:
+        mid = n // 2
+        samples = [bytes(content[:_SAMPLE]), bytes(content[mid : mid + _SAMPLE]), bytes(content[-_SAMPLE:])]
+    raw = sum(len(s) for s in samples)
+    packed = sum(len(zlib.compress(s, 1)) for s in samples)
+    return 0 if raw and packed > 0.9 * raw else _ZIP_LEVEL
+
+
 def _write_payload(out: io.BytesIO, a: Attachment, wrapped: bool) -> None:
     content = memoryview(a.content)
     if wrapped:
@@ -602,11 +623,14 @@ def _write_payload(out: io.BytesIO, a: Attachment, wrapped: bool) -> None:
         info.compress_type = zipfile.ZIP_DEFLATED
         info.file_size = len(content)
         info.external_attr = 0o644 << 16
+        level = _deflate_level(content)
+        # An explicit ZipInfo keeps its own level (the ZipFile's is ignored): compress_level since Python 3.13.
+        setattr(info, "compress_level" if hasattr(info, "compress_level") else "_compresslevel", level)
         stream = cast(IO[bytes], sink)
-        with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=_ZIP_LEVEL) as zf:
+        with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=level) as zf:
             with zf.open(info, "w") as entry:
-                for offset in range(0, len(content), MiB):
-                    entry.write(content[offset : offset + MiB])
+                for offset in range(0, len(content), _CHUNK):
+                    entry.write(content[offset : offset + _CHUNK])
         sink.finish()
     else:
         for offset in range(0, len(content), _RAW_SLICE):
@@ -735,6 +759,12 @@ def _trace_bytes(p: str, decl: bytes, th: TraceHeader) -> bytes:
     return b"".join(parts)
 
 
+def _splice(data: bytes, begin: int, end: int, insert: bytes) -> bytes:
+    """``data[:begin] + insert + data[end:]`` with a single copy of the (large) packet."""
+    view = memoryview(data)
+    return b"".join((view[:begin], insert, view[end:]))
+
+
 def _is_header(mark: Mark) -> bool:
     return len(mark.path) == 3 and mark.path[1:] == ("edXMLEnvelope", "edXMLHeader")
 
@@ -777,8 +807,7 @@ def append_trace(
         anchor = next(m for m in marks if m.event == "start" and m.path == list_path and m.seq < last_th[-1].seq)
         prefix, decl = _prefix_for(anchor)
         pos = locate(data, start, last_th[-1])
-        insert = _trace_bytes(prefix, decl, trace)
-        out = data[:pos] + insert + data[pos:]
+        out = _splice(data, pos, pos, _trace_bytes(prefix, decl, trace))
     elif list_start:
         anchor = list_start[0]
         prefix, decl = _prefix_for(anchor)
@@ -788,10 +817,10 @@ def append_trace(
             begin, _ = tag_bounds(data, pos)
             qname = re.match(rb"<([^\s/>]+)", data[begin:pos])
             assert qname is not None
-            opening = data[begin : pos - 2].rstrip() + b">"
-            out = data[:begin] + opening + insert + b"</" + qname.group(1) + b">" + data[pos:]
+            opening = bytes(data[begin : pos - 2]).rstrip() + b">"
+            out = _splice(data, begin, pos, opening + insert + b"</" + qname.group(1) + b">")
         else:
-            out = data[:pos] + insert + data[pos:]
+            out = _splice(data, pos, pos, insert)
     elif mh_end:
         header_start = next(m for m in marks if m.event == "start" and m.path == header_path)
         prefix, decl = _prefix_for(header_start)
@@ -801,7 +830,7 @@ def append_trace(
             b"<" + p_ + b"TraceHeaderList" + decl + b">" + _trace_bytes(prefix, b"", trace) + b"</" + p_
             + b"TraceHeaderList>"
         )
-        out = data[:pos] + insert + data[pos:]
+        out = _splice(data, pos, pos, insert)
     else:
         raise InvalidPacket("Gói tin không có MessageHeader", "the packet has no MessageHeader")
     before = len(last_th)
