@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 
 import click
 
@@ -63,9 +64,9 @@ def status_cmd(ctx: CliContext, nodes: tuple[str, ...], as_json: bool) -> None:
             _show(s)
     states = {s.state for s in result}
     if SchemaState.TOO_NEW in states:
-        raise click.exceptions.Exit(78)
+        sys.exit(78)
     if states - {SchemaState.CURRENT}:
-        raise click.exceptions.Exit(1)
+        sys.exit(1)
 
 
 @db.command("migrate")
