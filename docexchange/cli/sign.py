@@ -19,6 +19,7 @@ from datetime import date
 from pathlib import Path
 
 import click
+from cryptography import x509
 
 from docexchange.cli.runtime import CliContext, echo_ok, pass_ctx
 from docexchange.config import PadesLevel, Settings
@@ -66,7 +67,7 @@ def _read_input(path: Path, settings: Settings) -> bytes:
         raise InvalidPdf(f"{path} là thư mục", f"{path} is a directory") from None
 
 
-def _chain_from_keys(settings: Settings) -> list:  # type: ignore[type-arg]
+def _chain_from_keys(settings: Settings) -> list[x509.Certificate]:
     ca_dir = settings.keys_dir / "ca"
     return [load_cert(p) for p in sorted(ca_dir.glob("*.crt"))] if ca_dir.is_dir() else []
 

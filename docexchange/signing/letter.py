@@ -272,6 +272,11 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _font_regular(st: dict[str, ParagraphStyle]) -> str:
+    """Table cells set a font even when they only hold flowables: make it ours, not reportlab's Helvetica."""
+    return str(st["number"].fontName)
+
+
 def _header(spec: LetterSpec, st: dict[str, ParagraphStyle], f: dict[str, str]) -> Table:
     left: list[Flowable] = []
     name = spec.agency_name.upper()
@@ -300,6 +305,7 @@ def _header(spec: LetterSpec, st: dict[str, ParagraphStyle], f: dict[str, str]) 
     ]
     table = Table([[left, right]], colWidths=[72 * mm, 93 * mm])
     table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                               ("FONTNAME", (0, 0), (-1, -1), _font_regular(st)),
                                ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
     return table
 
@@ -315,6 +321,7 @@ def _signature_block(spec: LetterSpec, st: dict[str, ParagraphStyle], sink: dict
     sign.append(Paragraph(_escape(spec.signer_name), st["sign_name"]))
     table = Table([[to, sign]], colWidths=[80 * mm, 85 * mm])
     table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                               ("FONTNAME", (0, 0), (-1, -1), _font_regular(st)),
                                ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
     return table
 

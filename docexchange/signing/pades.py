@@ -266,6 +266,12 @@ def _open_pdf(data: bytes, max_bytes: int) -> IncrementalPdfFileWriter:
                 "PDF được mã hóa: văn bản điện tử gửi đi không được mã hóa, hãy gỡ mật khẩu trước khi ký",
                 "the PDF is encrypted: remove the encryption before signing",
             )
+        certification = read_certification_data(reader)
+        if certification is not None and certification.permission == MDPPerm.NO_CHANGES:
+            raise DocumentLocked(
+                "PDF đã được chứng thực (certify) với quyền 'không cho phép thay đổi': không thể ký thêm",
+                "the PDF is certified with 'no changes allowed': no further signature can be added",
+            )
         if reader.xrefs.hybrid_xrefs_present:
             raise InvalidPdf(
                 "PDF dùng bảng tham chiếu lai (hybrid xref) không an toàn để ký",
@@ -274,17 +280,11 @@ def _open_pdf(data: bytes, max_bytes: int) -> IncrementalPdfFileWriter:
         pages = _page_refs(reader)
         if not pages:
             raise InvalidPdf("PDF không có trang nào", "the PDF has no pages")
-        certification = read_certification_data(reader)
     except DocExchangeError:
         raise
     except (misc.PdfError, PyHankoSigningError, ValueError, KeyError, TypeError, IndexError, AttributeError,
             RecursionError) as exc:
         raise InvalidPdf(f"Tệp PDF bị hỏng hoặc sai cấu trúc ({exc})", f"malformed PDF ({exc})") from exc
-    if certification is not None and certification.permission == MDPPerm.NO_CHANGES:
-        raise DocumentLocked(
-            "PDF đã được chứng thực (certify) với quyền 'không cho phép thay đổi': không thể ký thêm",
-            "the PDF is certified with 'no changes allowed': no further signature can be added",
-        )
     return writer
 
 

@@ -196,6 +196,9 @@ async def check_certificate(
     check_validity_period(cert, moment)
     if purpose == "document":
         check_signing_key_usage(cert)
+    if cert.issuer == cert.subject and cert not in trust.anchors:
+        raise _refuse(cert, "là chứng thư tự ký, không dẫn tới chứng thư gốc tin cậy nào đã cấu hình",
+                      "is self-signed and does not chain to any configured trust anchor")
     certs = [asn1_cert(c) for c in (*chain, *trust.intermediates)]
     vc = ValidationContext(
         trust_roots=[asn1_cert(a) for a in trust.anchors],
