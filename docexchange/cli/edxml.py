@@ -228,9 +228,15 @@ def build_cmd(ctx: CliContext, files: tuple[Path, ...], metadata: Path | None, *
     promulgation_date = _parse_date(values["date"], "--date") if values.get("date") else to_vn(now).date()
     code = Code(str(values["number"]), str(values["notation"]))
     attachments = []
+    limits = _limits(ctx)
     for path in paths:
         if not is_safe_attachment_name(path.name):
             raise AttachmentError(f"Tên tệp {path.name!r} không dùng được", f"file name {path.name!r} is unusable")
+        if path.stat().st_size > limits.max_packet_bytes:
+            raise PacketTooLarge(
+                f"Tệp {path} lớn hơn giới hạn gói tin {limits.max_packet_bytes} byte",
+                f"{path} is larger than the packet limit of {limits.max_packet_bytes} bytes",
+            )
         content = path.read_bytes()
         attachments.append(Attachment(path.name, content, sniff_content_type(content, path.name)))
     kind = values.get("business") or "new"

@@ -352,9 +352,10 @@ def _follow(ancestor: Any, path: list[int]) -> Any:
     return el
 
 
-_INTERNAL_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, collect_ids=False, huge_tree=True
-)
+def _internal_parser() -> Any:
+    # A parser per call: lxml parsers must not be shared between threads. Input is our own serialization of a
+    # tree that already passed the limits, hence huge_tree.
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, collect_ids=False, huge_tree=True)
 
 
 def _standalone(el: Any) -> Any:
@@ -363,7 +364,7 @@ def _standalone(el: Any) -> Any:
     Canonicalizing this root gives the C14N of ``el``'s subtree as a document subset (inclusive C14N renders all
     in-scope namespaces on the apex). lxml's own subtree C14N can emit spurious ``xmlns=""``; this cannot.
     """
-    return etree.fromstring(etree.tostring(el, with_tail=False), _INTERNAL_PARSER)
+    return etree.fromstring(etree.tostring(el, with_tail=False), _internal_parser())
 
 
 def _c14n(el: Any, algorithm: str, prefixes: list[str] | None = None, *, standalone: bool = False) -> bytes:

@@ -51,7 +51,7 @@ from docexchange.edxml.model import (
     TraceHeader,
     TraceHeaderList,
 )
-from docexchange.errors import EdxmlError, InvalidAgencyCode, InvalidPacket
+from docexchange.errors import EdxmlError, InvalidAgencyCode, InvalidPacket, SigningError
 
 if TYPE_CHECKING:
     from docexchange.edxml.signature import PacketSigner
@@ -705,12 +705,17 @@ def write_packet(
     check_packet(packet, code_check=code_check)
     encoding = AttachmentEncoding(encoding)
     root = _envelope_tree(packet, encoding)
-    if signer is not None:
-        from docexchange.edxml.signature import sign_tree
-
-        sign_tree(root, signer)
     attachments = packet.attachments if isinstance(packet, DocumentPacket) else ()
-    return _serialize(root, attachments, encoding)
+    if signer is None:
+        return _serialize(root, attachments, encoding)
+    from docexchange.edxml.signature import SignatureStatus, sign_tree, verify_packet
+
+    sign_tree(root, signer)
+    data = _serialize(root, attachments, encoding)
+    check = verify_packet(data)  # cheap: reads the envelope only
+    if check.status is not SignatureStatus.VALID:  # pragma: no cover - defensive self-check
+        raise SigningError("Chữ ký vừa tạo không tự kiểm tra được", f"self-check failed: {check.message_en}")
+    return data
 
 
 # --------------------------------------------------------------------------------------------- trace splice

@@ -316,3 +316,17 @@ def test_xmlsec1_verifies_our_signature_after_trace_headers(kind, signers, docum
     ok = xmlsec(good)
     assert ok.returncode == 0 and "OK" in ok.stdout + ok.stderr, ok.stderr
     assert xmlsec(bad).returncode != 0
+
+
+def test_stray_leading_bytes_do_not_disturb_signing_or_verifying(rsa_signer, document):
+    signed = write_document(document, signer=rsa_signer)
+    assert verify_packet(b"1212" + signed).status is SignatureStatus.VALID
+    spliced = sign_packet(b"1212" + write_document(document), rsa_signer)
+    assert spliced.startswith(b"1212<?xml") and verify_packet(spliced).status is SignatureStatus.VALID
+
+
+def test_legacy_whole_document_signatures_do_not_survive_trace_headers(rsa_key, document):
+    """Why our profile subtracts TraceHeaders: a whole-document signature must be checked at the first node."""
+    data = legacy_sign(write_document(document), rsa_key, make_cert(rsa_key), sha1=False)
+    assert verify_packet(data).status is SignatureStatus.VALID
+    assert verify_packet(append_trace(data, HOP)).status is SignatureStatus.INVALID

@@ -8,6 +8,7 @@ another sender may fail it and still be read.
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -57,14 +58,25 @@ def schema_bytes() -> bytes:
     return resources.files(__name__).joinpath("edxml.xsd").read_bytes()
 
 
+_local = threading.local()
+
+
 @functools.lru_cache(maxsize=1)
+def _schema_source() -> bytes:
+    return schema_bytes()
+
+
 def _schema() -> Any:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    try:
-        doc = etree.fromstring(schema_bytes(), parser)
-        return etree.XMLSchema(doc)
-    except (etree.XMLSyntaxError, etree.XMLSchemaParseError) as exc:  # pragma: no cover - packaging error
-        raise EdxmlError("Lược đồ edXML đóng gói bị hỏng", f"the bundled edXML schema is broken: {exc}") from exc
+    """One compiled schema per thread (an lxml validator keeps its error log on the instance)."""
+    schema = getattr(_local, "schema", None)
+    if schema is None:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+        try:
+            schema = etree.XMLSchema(etree.fromstring(_schema_source(), parser))
+        except (etree.XMLSyntaxError, etree.XMLSchemaParseError) as exc:  # pragma: no cover - packaging error
+            raise EdxmlError("Lược đồ edXML đóng gói bị hỏng", f"the bundled edXML schema is broken: {exc}") from exc
+        _local.schema = schema
+    return schema
 
 
 def validate(data: bytes, *, limits: ReadLimits | None = None) -> SchemaReport:
