@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +63,8 @@ class NodeSet:
     apps: dict[str, web.Application] = field(default_factory=dict)
     _pool: Any = None
     _verifier: Any = None
+    reuse_port: bool = False
+    """Listen with SO_REUSEPORT (one of several worker processes of ``serve --workers N``)."""
 
     async def start(self, node_ids: Sequence[str], *, verify_on_arrival: bool | None = None,
                     quiet: bool = False) -> None:
@@ -89,7 +92,8 @@ class NodeSet:
             node = directory.node(node_id)
             app = create_app(self.settings, directory, node_id, pki=pki, options=options)
             self.runners[node_id] = await start_site(app, node.host, node.port,
-                                                     ssl_context=app[TLS].server_context())
+                                                     ssl_context=app[TLS].server_context(),
+                                                     reuse_port=self.reuse_port or None)
             self.apps[node_id] = app
             if not quiet:
                 click.echo(f"{node.name} [{node_id}]: {node.url}")
@@ -143,8 +147,11 @@ async def run_forever(
 @click.option("--node", "nodes", multiple=True, help="Chỉ chạy trục này (run only this node); lặp lại được.")
 @click.option("--no-trust-services", is_flag=True, help="Không chạy TSA/OCSP/CRL.")
 @click.option("--no-verify", is_flag=True, help="Không kiểm tra chữ ký văn bản đến (routing only).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Số tiến trình cho mỗi trục, cần PostgreSQL (worker processes per node; default [serve] workers).")
 @pass_ctx
-def serve(ctx: CliContext, nodes: tuple[str, ...], no_trust_services: bool, no_verify: bool) -> None:
+def serve(ctx: CliContext, nodes: tuple[str, ...], no_trust_services: bool, no_verify: bool,
+          workers: int | None) -> None:
     """Chạy các trục liên thông và dịch vụ tin cậy — run this host's axis nodes and trust services.
 
     Không chỉ định --node: chạy các trục trong [serve] nodes, hoặc mọi trục của danh bạ (every node of the
@@ -152,6 +159,14 @@ def serve(ctx: CliContext, nodes: tuple[str, ...], no_trust_services: bool, no_v
     """
     settings = ctx.settings
     chosen = nodes or settings.serve.nodes or tuple(n.id for n in ctx.directory().nodes)
+    if (workers or settings.serve.workers) > 1:
+        from docexchange.exchange.workers import WorkerPlan, run_workers
+
+        sys.exit(run_workers(settings, WorkerPlan(
+            tuple(chosen), workers or settings.serve.workers, ctx.config_path,
+            verify_on_arrival=False if no_verify else None,
+            trust_services=settings.serve.trust_services and not no_trust_services,
+        )))
     asyncio.run(run_forever(
         settings, chosen, trust_services=settings.serve.trust_services and not no_trust_services,
         verify_on_arrival=False if no_verify else None,

@@ -54,6 +54,7 @@ from docexchange.web.keys import (
 )
 from docexchange.web.middlewares import error_middleware
 from docexchange.web.peer import setup_peer_routes
+from docexchange.web.ui import setup_ui
 from docexchange.web.vxp import setup_vxp_routes
 
 __all__ = ["NodeOptions", "create_app", "credentials_box"]
@@ -110,6 +111,7 @@ def create_app(
     setup_peer_routes(app)
     setup_api_routes(app)
     setup_vxp_routes(app)  # national-axis-style API (docs/national-axis-api.md)
+    setup_ui(app)  # the web pages under /ui/ (docexchange/web/ui, docs/web.md)
     return app
 
 
