@@ -102,7 +102,7 @@ async def test_authorization_matrix(fed3: Federation) -> None:
 
 
 async def test_unauthenticated_and_foreign_credentials(fed3: Federation) -> None:
-    clients, ids = await _setup(fed3)
+    _clients, ids = await _setup(fed3)
     url = fed3.directory.node("lgsp-h57").url
     ctx = ssl.create_default_context(cafile=str(fed3.ca_file))
     async with aiohttp.ClientSession() as s:
