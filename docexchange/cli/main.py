@@ -47,6 +47,8 @@ def _register() -> None:
         ("docexchange.cli.sign", "sample_letter"),
         ("docexchange.cli.edxml", "edxml"),
         ("docexchange.cli.verify", "verify"),
+        ("docexchange.cli.axis", "axis"),
+        ("docexchange.cli.agency", "agency"),
     ]:
         module = importlib.import_module(module_name)
         cli.add_command(getattr(module, attr))
