@@ -250,7 +250,15 @@ class _TimestampInfo:
 
 
 # -- PDF inspection ----------------------------------------------------------------------------------------------
-def _open_pdf(data: bytes, max_bytes: int) -> IncrementalPdfFileWriter:
+@dataclass
+class _Doc:
+    """An input PDF opened for signing: the incremental writer and its pages (walked once, checked)."""
+
+    writer: IncrementalPdfFileWriter
+    pages: list[generic.Reference]
+
+
+def _open_pdf(data: bytes, max_bytes: int) -> _Doc:
     if len(data) > max_bytes:
         raise InvalidPdf(
             f"Tệp PDF quá lớn ({len(data) // (1024 * 1024)} MB, tối đa {max_bytes // (1024 * 1024)} MB)",
@@ -285,7 +293,7 @@ def _open_pdf(data: bytes, max_bytes: int) -> IncrementalPdfFileWriter:
     except (misc.PdfError, PyHankoSigningError, ValueError, KeyError, TypeError, IndexError, AttributeError,
             RecursionError) as exc:
         raise InvalidPdf(f"Tệp PDF bị hỏng hoặc sai cấu trúc ({exc})", f"malformed PDF ({exc})") from exc
-    return writer
+    return _Doc(writer, pages)
 
 
 def _page_refs(reader: PdfFileReader) -> list[generic.Reference]:
@@ -517,7 +525,7 @@ class SigningService:
             raise TypeError("data must be the PDF bytes")
         data = bytes(data)
         now = self.clock.now()
-        writer: IncrementalPdfFileWriter | None = _open_pdf(data, self.max_bytes)  # bad input: refuse before I/O
+        doc: _Doc | None = _open_pdf(data, self.max_bytes)  # bad input: refuse before any I/O
         session = await self._session()
         backend = AIOHttpFetcherBackend(session, per_request_timeout=10)
         status = await self.checker.check(signer.key.cert, signer.key.chain, moment=now, fetcher_backend=backend)
@@ -529,12 +537,12 @@ class SigningService:
         reserve = _reserve_for(signer.key, ts_info)
         for _attempt in range(4):
             try:
-                return await self._sign_once(writer or _open_pdf(data, self.max_bytes), signer, lvl, now, status,
+                return await self._sign_once(doc or _open_pdf(data, self.max_bytes), signer, lvl, now, status,
                                              timestamper, ts_info, reserve, placement or Placement(), appendix, copy)
             except _ReserveTooSmall as exc:
                 log.info("signature container larger than reserved (%d): retrying with %d", reserve, exc.needed)
                 reserve = max(reserve * 2, exc.needed + 4096)
-                writer = None  # that writer holds the failed attempt: start again from the input
+                doc = None  # that writer holds the failed attempt: start again from the input
         raise SigningError("Không dành đủ chỗ cho chữ ký", "could not reserve enough room for the signature")
 
     async def _tsa_status(self, timestamper: CheckedTimeStamper, now: datetime,
@@ -558,11 +566,12 @@ class SigningService:
         return self._timestamper
 
     async def _sign_once(
-        self, writer: IncrementalPdfFileWriter, signer: Signer, level: PadesLevel, now: datetime,
+        self, doc: _Doc, signer: Signer, level: PadesLevel, now: datetime,
         status: CertificateStatus, timestamper: CheckedTimeStamper | None, ts_info: _TimestampInfo | None, reserve: int,
         placement: Placement, appendix: AppendixMark | None, copy: CopyMark | None,
     ) -> bytes:
-        plan = self._plan(writer, signer, now, placement, appendix, copy)
+        writer = doc.writer
+        plan = self._plan(writer, doc.pages, signer, now, placement, appendix, copy)
         try:
             if plan.widget_update is not None:
                 annot, ref, rect = plan.widget_update
@@ -626,9 +635,9 @@ class SigningService:
             raise
 
     # -- where the signature goes and how it looks --------------------------------------------------------------
-    def _plan(self, writer: IncrementalPdfFileWriter, signer: Signer, now: datetime, placement: Placement,
+    def _plan(self, writer: IncrementalPdfFileWriter, pages: list[generic.Reference], signer: Signer,
+              now: datetime, placement: Placement,
               appendix: AppendixMark | None, copy: CopyMark | None) -> _Plan:
-        pages = _page_refs(writer.prev)
         if isinstance(signer, PersonSigner):
             return self._plan_person(writer, signer, placement, pages)
         if appendix is not None or copy is not None:

@@ -11,6 +11,7 @@ A long-lived :class:`CertificateChecker` reuses a successful check for ``prechec
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -240,6 +241,11 @@ async def check_certificate(
     return CertificateStatus(cert, path, ocsps, crls, moment, min(horizon))
 
 
+@functools.lru_cache(maxsize=512)
+def _fingerprint(cert: x509.Certificate) -> bytes:
+    return cert.fingerprint(hashes.SHA256())
+
+
 class CertificateChecker:
     """Checks certificates and remembers successful checks for a while (per certificate fingerprint)."""
 
@@ -252,7 +258,7 @@ class CertificateChecker:
         if cert is None:
             self._cache.clear()
         else:
-            fp = cert.fingerprint(hashes.SHA256())
+            fp = _fingerprint(cert)
             for key in [k for k in self._cache if k[0] == fp]:
                 del self._cache[key]
 
@@ -265,7 +271,7 @@ class CertificateChecker:
         fetcher_backend: FetcherBackend | None,
         purpose: str = "document",
     ) -> CertificateStatus:
-        key = (cert.fingerprint(hashes.SHA256()), purpose)
+        key = (_fingerprint(cert), purpose)
         cached = self._cache.get(key)
         if (
             cached is not None
