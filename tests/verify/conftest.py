@@ -4,31 +4,18 @@ signing module rightly refuses to use (expired, revoked, untrusted)."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 
 import pytest
-from asn1crypto import keys as asn1_keys
-from asn1crypto import x509 as asn1_x509
-from cryptography.hazmat.primitives import serialization
-from helpers import SHARED, ServerThread
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.sign import fields, signers, timestamps
-from pyhanko.sign.signers.pdf_signer import PdfSignatureMetadata
-from pyhanko_certvalidator.registry import SimpleCertificateStore
+from verify_support import CHAIRMAN, CORPUS, G22, HALONG, Signed, raw_sign
 
 from docexchange.config import Settings
 from docexchange.directory import Directory
-from docexchange.pki.keystore import KeyMaterial
+from docexchange.pki.devpki import DevPki
 from docexchange.signing import LetterSpec, SigningService, make_letter
 from docexchange.verify import Verifier
-
-CORPUS = SHARED / "corpus" / "pdf"
-HALONG = "000.00.11.H49"
-CHAIRMAN = "h49-halong-chu-tich"
-G22 = "000.00.00.G22"
+from helpers import ServerThread
 
 
 @pytest.fixture(scope="session")
@@ -64,26 +51,9 @@ def letter(directory: Directory) -> bytes:
     return make_letter(LetterSpec.for_official(directory, CHAIRMAN))
 
 
-@dataclass(frozen=True)
-class Signed:
-    """Letters signed by our signing module, as an exchange would receive them."""
-
-    person_lt: bytes
-    lt: bytes
-    """Person then seal, B-LT (the default profile)."""
-    lta: bytes
-    bb: bytes
-    """Person then seal, B-B: no revocation data, no time-stamp."""
-    bt: bytes
-    appendix: bytes
-    """An appendix signed by the organisation only (B-LT)."""
-    person_only: bytes
-    foreign_seal: bytes
-    """Person of Hạ Long, then the seal of the Government Office."""
-
-
 @pytest.fixture(scope="session")
-def signed(service: SigningService, letter: bytes, directory: Directory) -> Signed:
+def signed(service: SigningService, letter: bytes, directory: Directory, dev_pki: DevPki,
+           trust_services: ServerThread) -> Signed:
     from docexchange.signing import AppendixMark
 
     person = service.person(CHAIRMAN)
@@ -101,33 +71,11 @@ def signed(service: SigningService, letter: bytes, directory: Directory) -> Sign
         appendix=service.sign(appendix_src, seal, level="B-LT", appendix=AppendixMark("05/QĐ-UBND")),
         person_only=person_lt,
         foreign_seal=service.sign(person_lt, service.seal(G22), level="B-LT"),
+        # our signing module refuses to seal first (rightly): the clerk's mistake is made with stock pyHanko
+        seal_first=service.sign(
+            raw_sign(letter, dev_pki.seal(HALONG), field="Seal", tsa_url=f"{trust_services.url}/tsa",
+                     lt_roots=[dev_pki.root_cert]),
+            person, level="B-LT"),
     )
 
 
-# -- plain pyHanko, for what our signing module refuses to do --------------------------------------------------
-def asn1_cert(cert: object) -> asn1_x509.Certificate:
-    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))  # type: ignore[attr-defined]
-
-
-def raw_sign(data: bytes, material: KeyMaterial, *, field: str = "Signature", tsa_url: str | None = None,
-             md: str = "sha256") -> bytes:
-    """Sign with stock pyHanko (B-B, or B-T with ``tsa_url``); no certificate checks at all."""
-    key = asn1_keys.PrivateKeyInfo.load(material.key.private_bytes(  # type: ignore[union-attr]
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    signer = signers.SimpleSigner(
-        signing_cert=asn1_cert(material.cert), signing_key=key,
-        cert_registry=SimpleCertificateStore.from_certs([asn1_cert(c) for c in material.chain]),
-    )
-    meta = PdfSignatureMetadata(field_name=field, subfilter=fields.SigSeedSubFilter.PADES, md_algorithm=md)
-    stamper = timestamps.HTTPTimeStamper(tsa_url) if tsa_url else None
-    w = IncrementalPdfFileWriter(io.BytesIO(data))
-    out = signers.PdfSigner(meta, signer=signer, timestamper=stamper).sign_pdf(w)
-    return bytes(out.getvalue())
-
-
-def read_corpus(rel: str) -> bytes:
-    return (CORPUS / rel).read_bytes()
-
-
-def path_of(name: str) -> Path:
-    return CORPUS / name

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
-from conftest import CORPUS
+from verify_support import CORPUS
 
 from docexchange.verify import Verifier
 from docexchange.verify.report import CheckStatus, Indication, Outcome, SubIndication, VerificationReport
