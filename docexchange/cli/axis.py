@@ -2,14 +2,15 @@
 agencies without document management software of their own. A thin layer over
 :class:`docexchange.client.AxisClient`::
 
-    export DOCEXCHANGE_AXIS_SYSTEM_ID=qlvb-honggai DOCEXCHANGE_AXIS_SECRET=…
+    export DOCEXCHANGE_SYSTEM_ID=qlvb-honggai DOCEXCHANGE_SECRET=…
     docexchange axis send packet.xml --from 000.01.11.H49 --to 000.00.01.H57
     docexchange axis list --from 000.00.01.H57 [--status] [--sent]
     docexchange axis get <docId> --from 000.00.01.H57 -o packet.xml
     docexchange axis ack <docId> --from 000.00.01.H57 [--status done|processing|fail]
 
-The secret is read from an environment variable (``--secret-env``), or asked for without echo: never from the
-command line, where other users of the host could read it.
+The system id and secret are the same as for ``docexchange send`` / ``inbox``: ``$DOCEXCHANGE_SYSTEM_ID`` and
+``$DOCEXCHANGE_SECRET`` (or ``--system-id`` and ``--secret-file``), else the secret is asked for without echo;
+never on the command line, where other users of the host could read it.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from docexchange.errors import ConfigError, EdxmlError, InvalidPacket
 
 __all__ = ["axis"]
 
-SYSTEM_ID_ENV = "DOCEXCHANGE_AXIS_SYSTEM_ID"
-SECRET_ENV = "DOCEXCHANGE_AXIS_SECRET"  # noqa: S105 - the variable's name, not a secret
+SYSTEM_ID_ENV = "DOCEXCHANGE_SYSTEM_ID"
+SECRET_ENV = "DOCEXCHANGE_SECRET"  # noqa: S105 - the variable's name, not a secret
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,8 +45,8 @@ def _connection_options(fn: F) -> F:
         click.option("--node", "node_id", help="Mã trục trong danh bạ (node id) thay cho --url."),
         click.option("--system-id", envvar=SYSTEM_ID_ENV,
                      help=f"Mã hệ thống (system id); biến môi trường {SYSTEM_ID_ENV}."),
-        click.option("--secret-env", default=SECRET_ENV, show_default=True,
-                     help="Biến môi trường chứa bí mật dùng chung (the variable holding the shared secret)."),
+        click.option("--secret-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+                     help=f"Tệp chứa bí mật dùng chung; mặc định biến môi trường {SECRET_ENV}."),
         click.option("--ca-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
                      help="Chứng thư gốc để kiểm tra TLS của trục, mặc định keys/ca/root.crt."),
     ]
@@ -54,16 +55,16 @@ def _connection_options(fn: F) -> F:
     return fn
 
 
-def _client(ctx: CliContext, url: str | None, node_id: str | None, system_id: str | None, secret_env: str,
-            ca_file: Path | None, agency: str | None) -> AxisClient:
+def _client(ctx: CliContext, url: str | None, node_id: str | None, system_id: str | None,
+            secret_file: Path | None, ca_file: Path | None, agency: str | None) -> AxisClient:
     if not system_id:
         raise ConfigError(f"Thiếu mã hệ thống: dùng --system-id hoặc biến {SYSTEM_ID_ENV}",
                           f"no system id: give --system-id or set {SYSTEM_ID_ENV}")
-    secret = os.environ.get(secret_env)
+    secret = secret_file.read_text("utf-8").strip() if secret_file else os.environ.get(SECRET_ENV)
     if not secret:
         if not sys.stdin.isatty():
-            raise ConfigError(f"Thiếu bí mật dùng chung: đặt biến môi trường {secret_env}",
-                              f"no shared secret: set the environment variable {secret_env}")
+            raise ConfigError(f"Thiếu bí mật dùng chung: đặt biến môi trường {SECRET_ENV} hoặc dùng --secret-file",
+                              f"no shared secret: set {SECRET_ENV} or give --secret-file")
         secret = str(click.prompt("Bí mật dùng chung (shared secret)", hide_input=True, err=True))
     if url is None:
         directory = ctx.directory()
@@ -110,7 +111,8 @@ def axis() -> None:
 @_connection_options
 @pass_ctx
 def send(ctx: CliContext, packet: Path, agency: str, to: tuple[str, ...], messagetype: str, as_json: bool,
-         url: str | None, node_id: str | None, system_id: str | None, secret_env: str, ca_file: Path | None) -> None:
+         url: str | None, node_id: str | None, system_id: str | None, secret_file: Path | None,
+         ca_file: Path | None) -> None:
     """Gửi gói tin edXML (sendEdoc) — send an edXML packet as it is."""
     from docexchange.edxml import StatusPacket, read_packet
     from docexchange.edxml._xml import MiB, ReadLimits
@@ -129,7 +131,7 @@ def send(ctx: CliContext, packet: Path, agency: str, to: tuple[str, ...], messag
         is_status = isinstance(parsed, StatusPacket)
     else:
         is_status = messagetype == "status"
-    client = _client(ctx, url, node_id, system_id, secret_env, ca_file, agency)
+    client = _client(ctx, url, node_id, system_id, secret_file, ca_file, agency)
     answer = _run(client, lambda c: c.send_edoc(agency, data, to=to, status=is_status))
     if as_json:
         _print_json(answer)
@@ -151,10 +153,10 @@ def send(ctx: CliContext, packet: Path, agency: str, to: tuple[str, ...], messag
 @_connection_options
 @pass_ctx
 def list_(ctx: CliContext, agency: str, statuses: bool, sent: bool, limit: int | None, all_pages: bool,
-          as_json: bool, url: str | None, node_id: str | None, system_id: str | None, secret_env: str,
+          as_json: bool, url: str | None, node_id: str | None, system_id: str | None, secret_file: Path | None,
           ca_file: Path | None) -> None:
     """Liệt kê gói tin chờ nhận hoặc đã gửi — list waiting (or sent) packets."""
-    client = _client(ctx, url, node_id, system_id, secret_env, ca_file, agency)
+    client = _client(ctx, url, node_id, system_id, secret_file, ca_file, agency)
 
     async def job(c: AxisClient) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -198,9 +200,9 @@ def list_(ctx: CliContext, agency: str, statuses: bool, sent: bool, limit: int |
 @_connection_options
 @pass_ctx
 def get(ctx: CliContext, doc_id: str, agency: str, output: Path | None, url: str | None, node_id: str | None,
-        system_id: str | None, secret_env: str, ca_file: Path | None) -> None:
+        system_id: str | None, secret_file: Path | None, ca_file: Path | None) -> None:
     """Tải một gói tin (getEdoc), đã kiểm tra SHA-256 — fetch one packet, SHA-256 checked."""
-    client = _client(ctx, url, node_id, system_id, secret_env, ca_file, agency)
+    client = _client(ctx, url, node_id, system_id, secret_file, ca_file, agency)
     data = _run(client, lambda c: c.get_edoc(agency, doc_id))
     if output is None:
         sys.stdout.buffer.write(data)
@@ -220,9 +222,9 @@ def get(ctx: CliContext, doc_id: str, agency: str, output: Path | None, url: str
 @_connection_options
 @pass_ctx
 def ack(ctx: CliContext, doc_id: str, agency: str, status: str, url: str | None, node_id: str | None,
-        system_id: str | None, secret_env: str, ca_file: Path | None) -> None:
+        system_id: str | None, secret_file: Path | None, ca_file: Path | None) -> None:
     """Xác nhận đã nhận gói tin (updateStatus) — acknowledge the transfer of a packet."""
-    client = _client(ctx, url, node_id, system_id, secret_env, ca_file, agency)
+    client = _client(ctx, url, node_id, system_id, secret_file, ca_file, agency)
     answer = _run(client, lambda c: c.update_status(agency, doc_id, status))
     echo_ok(f"Đã cập nhật {doc_id}: {answer.get('transportStatus')} ({answer.get('state')}) — updated")
 
@@ -233,9 +235,9 @@ def ack(ctx: CliContext, doc_id: str, agency: str, status: str, url: str | None,
 @_connection_options
 @pass_ctx
 def count(ctx: CliContext, agency: str, statuses: bool, url: str | None, node_id: str | None,
-          system_id: str | None, secret_env: str, ca_file: Path | None) -> None:
+          system_id: str | None, secret_file: Path | None, ca_file: Path | None) -> None:
     """Đếm gói tin chờ nhận (countReceiveEdoc / countReceiveStatus) — count waiting packets."""
-    client = _client(ctx, url, node_id, system_id, secret_env, ca_file, agency)
+    client = _client(ctx, url, node_id, system_id, secret_file, ca_file, agency)
     click.echo(str(_run(client, lambda c: c.count(agency, status=statuses))))
 
 
@@ -244,9 +246,9 @@ def count(ctx: CliContext, agency: str, statuses: bool, url: str | None, node_id
 @_connection_options
 @pass_ctx
 def agencies(ctx: CliContext, as_json: bool, url: str | None, node_id: str | None, system_id: str | None,
-             secret_env: str, ca_file: Path | None) -> None:
+             secret_file: Path | None, ca_file: Path | None) -> None:
     """Danh sách cơ quan liên thông (getAgencyList) — the agencies reachable through the axis."""
-    client = _client(ctx, url, node_id, system_id, secret_env, ca_file, None)
+    client = _client(ctx, url, node_id, system_id, secret_file, ca_file, None)
     items = _run(client, lambda c: c.agencies())
     if as_json:
         _print_json(items)

@@ -128,14 +128,20 @@ class AxisClient:
         try:
             async with self._session.post(url, data=body, headers=headers, ssl=self._ssl,
                                           timeout=self.timeout) as resp:
-                raw = await resp.content.read(_MAX_ANSWER + 1)
                 status = resp.status
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in resp.content.iter_chunked(256 * 1024):
+                    size += len(chunk)
+                    if size > _MAX_ANSWER:
+                        raise AxisError("ANSWER_TOO_LARGE", "Câu trả lời của trục quá lớn",
+                                        "the axis answer is too large", status)
+                    chunks.append(chunk)
+                raw = b"".join(chunks)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise RetryableDeliveryError(
                 f"Không kết nối được trục {self.base_url}", f"cannot reach {self.base_url} ({exc})"
             ) from exc
-        if len(raw) > _MAX_ANSWER:
-            raise AxisError("ANSWER_TOO_LARGE", "Câu trả lời của trục quá lớn", "the axis answer is too large", status)
         try:
             answer = json.loads(raw)
             if not isinstance(answer, dict):

@@ -588,11 +588,18 @@ async def _check_status_target(call: Call, packet: StatusPacket, agency: str, to
         )
 
 
+def _no_doc(doc_id: str, agency: str) -> VxpFail:
+    return VxpFail(ErrorCode.DOC_NOT_FOUND, f"Không có docId {doc_id} trong hộp thư của {agency}",
+                   f"no docId {doc_id} in the inbox of {agency}")
+
+
 async def _owned_item(call: Call, agency: str, doc_id: str) -> Delivery:
-    d = await call.service.inbox_item(call.principal, doc_id)
+    try:
+        d = await call.service.inbox_item(call.principal, doc_id)
+    except NotFound:
+        raise _no_doc(doc_id, agency) from None
     if d.recipient != agency:
-        raise VxpFail(ErrorCode.DOC_NOT_FOUND, f"Không có docId {doc_id} trong hộp thư của {agency}",
-                      f"no docId {doc_id} in the inbox of {agency}")
+        raise _no_doc(doc_id, agency)
     return d
 
 
@@ -662,8 +669,11 @@ async def get_sent_edoc_list(call: Call) -> dict[str, Any]:
     names = {a.code: a.name for a in call.app[DIRECTORY]}
     doc_id = call.header(Header.DOCID)
     if doc_id is not None:
-        item = await call.service.sent_item(call.principal, doc_id, trails=False)
-        if item.message.sender != agency or item.message.kind != kind:
+        try:
+            item = await call.service.sent_item(call.principal, doc_id, trails=False)
+        except NotFound:
+            item = None
+        if item is None or item.message.sender != agency or item.message.kind != kind:
             raise VxpFail(ErrorCode.DOC_NOT_FOUND, f"{agency} không gửi docId {doc_id} từ trục này",
                           f"{agency} sent no docId {doc_id} from this node")
         return {"messagetype": mtype.value, "data": [sent_item(item, names)], "nextCursor": None}

@@ -469,44 +469,46 @@ async def _bad(ctx: Ctx, case: str) -> tuple[DocClient, str, Any, bytes, str]:
 
 
 BAD_INPUTS = [
-    # case, ErrorCode, HTTP status, refused before authentication (nothing at all recorded, not even the nonce)
-    ("missing signature", "AUTH_MISSING", 401, True),
-    ("wrong secret", "AUTH_INVALID", 401, True),
-    ("header changed after signing", "AUTH_INVALID", 401, True),
-    ("unsigned to", "AUTH_UNSIGNED_HEADER", 401, True),
-    ("expired timestamp", "AUTH_EXPIRED", 401, True),
-    ("timestamp from the future", "AUTH_EXPIRED", 401, True),
-    ("unknown system id", "AUTH_INVALID", 401, True),
-    ("revoked system id", "AUTH_INVALID", 401, True),
-    ("not our signature scheme", "AUTH_MALFORMED", 401, True),
-    ("body does not match its hash", "BODY_HASH_MISMATCH", 400, True),
-    ("header given twice", "INVALID_HEADER", 400, True),
-    ("system not allowed for from", "FORBIDDEN_AGENCY", 403, False),
-    ("operator on a mailbox", "FORBIDDEN_ROLE", 403, False),
-    ("to is not JSON", "INVALID_TO", 400, False),
-    ("to is not an array", "INVALID_TO", 400, False),
-    ("unknown recipient", "UNKNOWN_AGENCY", 400, False),
-    ("missing from", "MISSING_HEADER", 400, False),
-    ("wrong servicetype", "INVALID_HEADER", 400, False),
-    ("messagetype says status, body is a document", "MESSAGETYPE_MISMATCH", 400, False),
-    ("packet from another agency", "SENDER_MISMATCH", 403, False),
-    ("malformed XML", "INVALID_EDXML", 400, False),
-    ("XML with an external entity", "INVALID_EDXML", 400, False),
-    ("empty body", "INVALID_EDXML", 400, False),
-    ("status about a document never received", "UNKNOWN_DOCUMENT", 404, False),
-    ("unknown docId (getEdoc)", "DOC_NOT_FOUND", 404, False),
-    ("unknown docId (updateStatus)", "DOC_NOT_FOUND", 404, False),
-    ("docId of another agency's inbox", "DOC_NOT_FOUND", 404, False),
-    ("transport status not done/processing/fail", "INVALID_HEADER", 400, False),
-    ("body too large for the operation", "PACKET_TOO_LARGE", 413, True),
-    ("unknown operation", "UNKNOWN_OPERATION", 404, True),
-    ("GET instead of POST", "METHOD_NOT_ALLOWED", 405, True),
+    # case, ErrorCode, HTTP status, refused before authentication (nothing at all recorded, not even the nonce),
+    # what the Vietnamese ErrorDesc must name
+    ("missing signature", "AUTH_MISSING", 401, True, "Authorization"),
+    ("wrong secret", "AUTH_INVALID", 401, True, "chữ ký"),
+    ("header changed after signing", "AUTH_INVALID", 401, True, "chữ ký"),
+    ("unsigned to", "AUTH_UNSIGNED_HEADER", 401, True, "SignedHeaders: to"),
+    ("expired timestamp", "AUTH_EXPIRED", 401, True, "hết hạn"),
+    ("timestamp from the future", "AUTH_EXPIRED", 401, True, "lệch"),
+    ("unknown system id", "AUTH_INVALID", 401, True, "mã hệ thống"),
+    ("revoked system id", "AUTH_INVALID", 401, True, "mã hệ thống"),
+    ("not our signature scheme", "AUTH_MALFORMED", 401, True, "VXP-HMAC-SHA256"),
+    ("body does not match its hash", "BODY_HASH_MISMATCH", 400, True, "SHA-256"),
+    ("header given twice", "INVALID_HEADER", 400, True, "nhiều lần"),
+    ("system not allowed for from", "FORBIDDEN_AGENCY", 403, False, HA_LONG),
+    ("operator on a mailbox", "FORBIDDEN_ROLE", 403, False, "vai trò"),
+    ("to is not JSON", "INVALID_TO", 400, False, "JSON"),
+    ("to is not an array", "INVALID_TO", 400, False, "mảng"),
+    ("unknown recipient", "UNKNOWN_AGENCY", 400, False, "000.99.99.H57"),
+    ("missing from", "MISSING_HEADER", 400, False, "Thiếu tiêu đề from"),
+    ("wrong servicetype", "INVALID_HEADER", 400, False, "eMail"),
+    ("messagetype says status, body is a document", "MESSAGETYPE_MISMATCH", 400, False, "messagetype"),
+    ("packet from another agency", "SENDER_MISMATCH", 403, False, SNV_HUE),
+    ("malformed XML", "INVALID_EDXML", 400, False, "XML"),
+    ("XML with an external entity", "INVALID_EDXML", 400, False, "DOCTYPE"),
+    ("empty body", "INVALID_EDXML", 400, False, "rỗng"),
+    ("status about a document never received", "UNKNOWN_DOCUMENT", 404, False, "999/UBND-VP"),
+    ("unknown docId (getEdoc)", "DOC_NOT_FOUND", 404, False, "m0000"),
+    ("unknown docId (updateStatus)", "DOC_NOT_FOUND", 404, False, "not-a-doc-id"),
+    ("docId of another agency's inbox", "DOC_NOT_FOUND", 404, False, SNV_HUE),
+    ("transport status not done/processing/fail", "INVALID_HEADER", 400, False, "received"),
+    ("body too large for the operation", "PACKET_TOO_LARGE", 413, True, "giới hạn"),
+    ("unknown operation", "UNKNOWN_OPERATION", 404, True, "deleteEdoc"),
+    ("GET instead of POST", "METHOD_NOT_ALLOWED", 405, True, "POST"),
 ]
 
 
-@pytest.mark.parametrize(("case", "code", "http", "before_auth"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+@pytest.mark.parametrize(("case", "code", "http", "before_auth", "names"), BAD_INPUTS,
+                         ids=[b[0] for b in BAD_INPUTS])
 async def test_bad_input_is_refused_and_changes_nothing(ctx: Ctx, case: str, code: str, http: int,
-                                                        before_auth: bool) -> None:
+                                                        before_auth: bool, names: str) -> None:
     client, operation, headers, body, method = await _bad(ctx, case)
     before = await ctx.quiet()
     before_business = ctx.axis.snapshots(nonces=False)
@@ -515,6 +517,7 @@ async def test_bad_input_is_refused_and_changes_nothing(ctx: Ctx, case: str, cod
     assert (answer.body["ErrorCode"], answer.http) == (code, http), answer
     desc = answer.body["ErrorDesc"]
     assert desc and desc != answer.body["ErrorDescEn"] and any(ord(ch) > 127 for ch in desc), "Vietnamese ErrorDesc"
+    assert names in desc, f"the ErrorDesc should name {names!r}: {desc!r}"
     if before_auth:
         assert ctx.axis.snapshots() == before, "a call refused before authentication changed a store"
     else:
