@@ -233,7 +233,14 @@ def run(settings: Settings, args: argparse.Namespace) -> None:
     kept = PyHanko(settings, keep_key=True)
     base_floor = floor(settings)
     print(f"python {sys.version.split()[0]}, pyHanko {version('pyhanko')}, one thread; "
-          f"trust services in a separate process\n")
+          f"trust services in a separate process")
+    tsa = HTTPTimeStamper(f"{settings.pki.base_url}/tsa")
+
+    def one_token() -> None:
+        asyncio.run(tsa.async_timestamp(os.urandom(32), "sha256"))
+
+    rtt = statistics.median(timed(one_token, 10)) * 1000
+    print(f"dev TSA round trip (one RFC 3161 token, no signing): {rtt:.1f} ms — part of every B-T/B-LT figure\n")
     header = (f"{'letter':>7} {'level':5} | {'ours ms':>8} {'sig/s':>6} | {'stock ms':>8} {'×':>5} | "
               f"{'kept ms':>8} {'×':>5} | {'floor ms':>8} | {'peak MB ours/stock/kept':>24} {'(× letter)':>11}")
     print(header)

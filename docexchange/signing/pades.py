@@ -598,7 +598,8 @@ class SigningService:
             session = pdf_signer.init_signing_session(writer, existing_fields_only=plan.existing)
             session.system_time = now
             tbs = session.prepare_tbs_document(validation_info=None, bytes_reserved=reserve)
-            prepared, output = tbs.digest_tbs_document(output=io.BytesIO())
+            # in place: the writer reads a private BytesIO copy of the input, so appending to it copies nothing
+            prepared, output = tbs.digest_tbs_document(in_place=True)
             try:
                 await tbs.perform_signature(
                     document_digest=prepared.document_digest,

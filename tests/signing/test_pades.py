@@ -271,3 +271,22 @@ def test_seal_is_placed_over_the_left_third_of_the_signature(person_then_seal: d
     # real size: 40 mm across
     assert sx2 - sx1 == pytest.approx(40 / 25.4 * 72, abs=0.5)
     assert sy2 - sy1 == pytest.approx(sx2 - sx1, abs=0.01)
+
+
+def test_signature_block_on_a_later_page(service: SigningService, root_pem: Path) -> None:
+    from docexchange.signing import LetterSpec, make_letter
+
+    long_body = LetterSpec().body * 3
+    letter = make_letter(LetterSpec(body=long_body))
+    reader = PdfFileReader(io.BytesIO(letter))
+    assert reader.root["/Pages"]["/Count"] >= 2
+    signed = service.sign(letter, service.person(CHAIRMAN), level="B-B")
+    sealed = service.sign(signed, service.seal(HALONG), level="B-B")
+    reader = PdfFileReader(io.BytesIO(sealed))
+    pages = [reader.root["/Pages"]["/Kids"][i] for i in range(len(reader.root["/Pages"]["/Kids"]))]
+    on_page = {}
+    for i, page in enumerate(pages):
+        for annot in page.get("/Annots", []):
+            on_page[annot.get_object().get("/T")] = i
+    assert on_page["nd30_person"] == on_page["nd30_seal"] == len(pages) - 1 > 0
+    assert all(r.valid and r.trusted for r in pyhanko_report(sealed, root_pem))
