@@ -444,6 +444,13 @@ async def _bad(ctx: Ctx, case: str) -> tuple[DocClient, str, Any, bytes, str]:
         st = _status_about(ctx, f"{HONG_GAI},2025/01/05,999/UBND-VP")
         params = {"from": SNV_HUE, "to": json.dumps([HONG_GAI]), "servicetype": "eDoc", "messagetype": "status"}
         return h, "sendEdoc", h.headers("sendEdoc", params, st), st, "POST"
+    if case == "recall (13) by someone else than the sender":
+        st = status_packet(sender=SNV_HUE, sender_name="Sở Nội vụ thành phố Huế", doc_sender=HONG_GAI,
+                           code=letter.code, document_id=letter.document_id,
+                           promulgation_date=letter.document_id.split(",")[1], status="13",
+                           description="Thu hồi", staff="Lê Thị Thu Hà", at=datetime.now(VN))
+        params = {"from": SNV_HUE, "to": json.dumps([THUAN_HOA]), "servicetype": "eDoc", "messagetype": "status"}
+        return h, "sendEdoc", h.headers("sendEdoc", params, st), st, "POST"
     if case == "unknown docId (getEdoc)":
         params = {"from": SNV_HUE, "servicetype": "eDoc", "docId": "m" + "0" * 31 + "." + SNV_HUE}
         return h, "getEdoc", h.headers("getEdoc", params), b"", "POST"
@@ -495,6 +502,7 @@ BAD_INPUTS = [
     ("XML with an external entity", "INVALID_EDXML", 400, False, "DOCTYPE"),
     ("empty body", "INVALID_EDXML", 400, False, "rỗng"),
     ("status about a document never received", "UNKNOWN_DOCUMENT", 404, False, "999/UBND-VP"),
+    ("recall (13) by someone else than the sender", "UNKNOWN_DOCUMENT", 404, False, "13"),
     ("unknown docId (getEdoc)", "DOC_NOT_FOUND", 404, False, "m0000"),
     ("unknown docId (updateStatus)", "DOC_NOT_FOUND", 404, False, "not-a-doc-id"),
     ("docId of another agency's inbox", "DOC_NOT_FOUND", 404, False, SNV_HUE),
@@ -550,3 +558,40 @@ async def test_agency_list_needs_a_valid_signature(ctx: Ctx) -> None:
     assert (anon.http, anon.body["ErrorCode"]) == (401, "AUTH_MISSING")
     ops = await ctx.operator.ok("getAgencyList", {})
     assert {a["code"] for a in ops["data"]} >= {HONG_GAI, SNV_HUE, THUAN_HOA}
+
+
+async def test_recall_and_its_answer_travel_as_status_packets(ctx: Ctx) -> None:
+    """13 (lấy lại) from the sender to one recipient; 15 (đồng ý thu hồi) back: the document leaves that
+    recipient's waiting list, the other recipient keeps it, the sender sees the answer."""
+    c, h, letter = ctx.commune, ctx.hue, ctx.letter
+    date = letter.document_id.split(",")[1]
+    recall = status_packet(sender=HONG_GAI, sender_name="Ủy ban nhân dân phường Hồng Gai", doc_sender=HONG_GAI,
+                           code=letter.code, document_id=letter.document_id, promulgation_date=date, status="13",
+                           description="Đề nghị thu hồi do gửi nhầm nơi nhận", staff="Vũ Thị Mai", at=datetime.now(VN))
+    sent = await c.send_edoc(HONG_GAI, [THUAN_HOA], "status", recall)
+    assert [d["to"] for d in sent["deliveries"]] == [THUAN_HOA]
+
+    async def asked() -> Any:
+        statuses = [i for i in await h.received(THUAN_HOA, "status") if i["statusCode"] == "13"]
+        docs = [i for i in await h.received(THUAN_HOA) if i["docId"] == ctx.th_doc]
+        return (statuses, docs) if statuses and docs and docs[0]["recall"] == "requested" else None
+
+    statuses, _ = await poll(asked, "the recall request at Thuận Hóa")
+    assert statuses[0]["from"] == HONG_GAI and statuses[0]["documentId"] == letter.document_id
+
+    agree = status_packet(sender=THUAN_HOA, sender_name="Ủy ban nhân dân phường Thuận Hóa", doc_sender=HONG_GAI,
+                          code=letter.code, document_id=letter.document_id, promulgation_date=date, status="15",
+                          description="Đồng ý thu hồi", staff="Trương Thị Ngọc Ánh", at=datetime.now(VN))
+    await h.send_edoc(THUAN_HOA, [HONG_GAI], "status", agree)
+    assert ctx.th_doc not in [i["docId"] for i in await h.received(THUAN_HOA)], "withdrawn from the recipient"
+    assert ctx.snv_doc in [i["docId"] for i in await h.received(SNV_HUE)], "the other recipient keeps it"
+
+    async def answered() -> Any:
+        (s,) = [x for x in await c.sent(HONG_GAI) if x["documentId"] == letter.document_id]
+        r = {x["to"]: x for x in s["recipients"]}
+        return r if r[THUAN_HOA]["statusCode"] == "15" else None
+
+    recipients = await poll(answered, "status 15 on the sender's side")
+    assert recipients[SNV_HUE]["statusCode"] != "15"
+    codes = {i["statusCode"] for i in await c.received(HONG_GAI, "status") if i["from"] == THUAN_HOA}
+    assert "15" in codes
