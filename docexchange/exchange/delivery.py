@@ -238,7 +238,7 @@ class Dispatcher:
         for c in missing:
             reason = "payload missing from the store"
             outcomes.append(Dead(c.delivery.delivery_id, reason, now))
-            followups.extend(self.service.dead_report(c.delivery, reason, now))
+            followups.extend(self.service.dead_report(c.delivery, c.message, reason, now))
         sent = [c for c in claimed if c not in missing]
         if items:
             try:
@@ -282,7 +282,7 @@ class Dispatcher:
                 reason = f"{error} ({'hết số lần thử' if decision.reason == 'max_attempts' else 'quá thời hạn'}: " \
                          f"{decision.reason})"
                 out.append(Dead(d.delivery_id, reason, now))
-                followups.extend(self.service.dead_report(d, reason, now))
+                followups.extend(self.service.dead_report(d, c.message, reason, now))
             else:
                 out.append(RetryLater(d.delivery_id, decision.retry_at, error))
         return out
@@ -323,7 +323,7 @@ class Dispatcher:
             if ref is not None and not ref.retry:
                 reason = f"{peer}: {ref.message_vi} ({ref.code})"
                 out.append(Dead(did, reason, now))
-                followups.extend(self.service.dead_report(c.delivery, reason, now))
+                followups.extend(self.service.dead_report(c.delivery, c.message, reason, now))
                 continue
             retry.append(c)
         if retry:

@@ -751,11 +751,10 @@ class NodeService:
                 log.warning("no route back to %s for status 02 of %s", sender, message_id)
         return tuple(out)
 
-    def dead_report(self, delivery: Delivery, reason: str, at: datetime) -> tuple[Ingest, ...]:
+    def dead_report(self, delivery: Delivery, message: StoredMessage, reason: str,
+                    at: datetime) -> tuple[Ingest, ...]:
         """Tell the sender's node a delivery died here (not for reports, to avoid loops)."""
-        if delivery.kind == MessageKind.REPORT or delivery.message is None:
-            return ()
-        if delivery.message.origin_node == self.node_id:
+        if delivery.kind == MessageKind.REPORT or message.origin_node == self.node_id:
             return ()
         try:
             return (self._report_ingest(

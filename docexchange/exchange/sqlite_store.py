@@ -155,10 +155,18 @@ class _Tx:
         self.conn = conn
         self.node = node
         self.current: _Op | None = None
+        self.sinks: dict[str, dict[str, Any]] = {}
+        """Receipts promised earlier in this group (a duplicate in the same group shares the original's)."""
 
     def want_receipt(self, delivery_id: str, received: str, stored: str, sink: dict[str, Any]) -> None:
         assert self.current is not None
         self.current.leaves.append((delivery_id, received, stored, sink))
+        self.sinks[delivery_id] = sink
+
+    def forget(self, op: _Op) -> None:
+        for leaf in op.leaves:
+            self.sinks.pop(leaf[0], None)
+        op.leaves.clear()
 
 
 _STOP = object()
@@ -257,7 +265,7 @@ class _Writer(threading.Thread):
                 except Exception as exc:
                     conn.execute("ROLLBACK TO op")
                     conn.execute("RELEASE op")
-                    op.leaves.clear()
+                    tx.forget(op)
                     if isinstance(exc, sqlite3.Error) and _fatal(exc):
                         raise
                     results.append((op, None, _store_error(exc, "thao tác") if isinstance(exc, sqlite3.Error)
@@ -614,9 +622,8 @@ class SqliteStore:
                        AND receipt IS NOT NULL ORDER BY id LIMIT 1""",
                     (did, self.node_id),
                 ).fetchone()
-                pend.items.append(_PendingDelivery(
-                    did, d.recipient, True, DeliveryState(row[0]), json.loads(rec[0]) if rec else None
-                ))
+                receipt = json.loads(rec[0]) if rec else tx.sinks.get(did)
+                pend.items.append(_PendingDelivery(did, d.recipient, True, DeliveryState(row[0]), receipt))
         if any_new:
             for e in item.effects:
                 self._effect(tx, e, at)

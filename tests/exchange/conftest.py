@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from exchange_harness import Federation, write_project
+from exchange_harness import DONG_XA, HONG_GAI, THUAN_HOA, Federation, write_project
 
 from docexchange.config import Settings
 from docexchange.directory import load_directory
@@ -48,10 +48,6 @@ async def federation(fed_settings: Settings) -> AsyncIterator[Federation]:
     finally:
         await fed.close()
 
-
-HONG_GAI = "000.01.11.H49"
-THUAN_HOA = "000.00.31.H57"
-DONG_XA = "000.02.12.H49"
 
 
 @pytest.fixture(scope="session")

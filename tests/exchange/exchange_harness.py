@@ -28,6 +28,10 @@ from helpers import REPO, free_port
 
 # ---------------------------------------------------------------------------------------------- directories
 
+HONG_GAI = "000.01.11.H49"
+THUAN_HOA = "000.00.31.H57"
+DONG_XA = "000.02.12.H49"
+
 FOUR_LEVEL_NODES = [
     {"id": "vdxp", "name": "Trục liên thông văn bản quốc gia", "organ_id": "000.00.00.G22"},
     {"id": "lgsp-h49", "name": "Trục liên thông văn bản tỉnh Quảng Ninh", "parent": "vdxp",
@@ -96,45 +100,54 @@ def write_directory(path: Path, ports: Mapping[str, int] | None = None, *, four_
     return used
 
 
-TEST_EXCHANGE = """
-[exchange]
-lease_seconds = 5
-retry_base_seconds = 0.2
-retry_max_delay_seconds = 1.0
-breaker_failures = 3
-breaker_open_seconds = 0.5
-breaker_max_open_seconds = 2.0
-batch_max_items = 64
-peer_concurrency = 2
-verify_workers = 1
-transfer_timeout_seconds = 10.0
+TEST_SECTIONS: dict[str, dict[str, Any]] = {
+    "exchange": {
+        "lease_seconds": 5,
+        "retry_base_seconds": 0.2,
+        "retry_max_delay_seconds": 1.0,
+        "breaker_failures": 3,
+        "breaker_open_seconds": 0.5,
+        "breaker_max_open_seconds": 2.0,
+        "batch_max_items": 64,
+        "peer_concurrency": 2,
+        "verify_workers": 1,
+        "transfer_timeout_seconds": 10.0,
+    },
+    "scheduler": {"retry_seconds": 1, "lease_recovery_seconds": 1, "housekeeping_minutes": 60},
+}
 
-[scheduler]
-retry_seconds = 1
-lease_recovery_seconds = 1
-housekeeping_minutes = 60
-"""
+
+def _section(name: str, values: Mapping[str, Any]) -> str:
+    lines = [f"[{name}]"]
+    tables = {}
+    for k, v in values.items():
+        if isinstance(v, list) and v and isinstance(v[0], dict):
+            tables[k] = v
+        else:
+            lines.append(f"{k} = {_toml_value(v)}")
+    for k, rows in tables.items():
+        for row in rows:
+            lines.append(f"[[{name}.{k}]]")
+            lines.extend(f"{kk} = {_toml_value(vv)}" for kk, vv in row.items())
+    return "\n".join(lines)
 
 
 def write_project(base: Path, keys_dir: Path, pki_port: int, *, verify: bool = False,
-                  extra: str = "", ports: Mapping[str, int] | None = None, four_level: bool = True) -> Settings:
-    """A project folder using the shared ``keys_dir`` with its own data, directory (free ports) and config."""
+                  ports: Mapping[str, int] | None = None, four_level: bool = True,
+                  **overrides: Mapping[str, Any]) -> Settings:
+    """A project folder using the shared ``keys_dir`` with its own data, directory (free ports) and config.
+    ``overrides``: settings per section, e.g. ``exchange={"max_attempts": 2}``."""
     (base / "config").mkdir(parents=True, exist_ok=True)
     write_directory(base / "config" / "agencies.toml", ports, four_level=four_level)
-    text = f"""
-[paths]
-data_dir = "data"
-keys_dir = "{keys_dir}"
-directory = "config/agencies.toml"
-
-[pki]
-host = "127.0.0.1"
-port = {pki_port}
-
-[verification]
-nd30_on_arrival = {"true" if verify else "false"}
-allow_online = true
-""" + TEST_EXCHANGE + extra
+    sections: dict[str, dict[str, Any]] = {
+        "paths": {"data_dir": "data", "keys_dir": str(keys_dir), "directory": "config/agencies.toml"},
+        "pki": {"host": "127.0.0.1", "port": pki_port},
+        "verification": {"nd30_on_arrival": verify, "allow_online": True},
+        **{k: dict(v) for k, v in TEST_SECTIONS.items()},
+    }
+    for name, values in overrides.items():
+        sections.setdefault(name, {}).update(values)
+    text = "\n\n".join(_section(k, v) for k, v in sections.items()) + "\n"
     (base / "config" / "docexchange.toml").write_text(text, "utf-8")
     return load_settings(base / "config" / "docexchange.toml")
 

@@ -9,8 +9,7 @@ import itertools
 from typing import Any
 
 import pytest
-from conftest import HONG_GAI, THUAN_HOA
-from exchange_harness import Federation, eventually
+from exchange_harness import HONG_GAI, THUAN_HOA, Federation, eventually
 
 from docexchange.edxml.model import DocumentPacket
 from docexchange.edxml.reader import read_packet

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HONG_GAI, THUAN_HOA
-from exchange_harness import NodeProcess, eventually, write_project
+from exchange_harness import HONG_GAI, THUAN_HOA, NodeProcess, eventually, write_project
 
 from docexchange.config import Settings
 from docexchange.exchange.receipts import verify_receipt
