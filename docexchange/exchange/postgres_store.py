@@ -629,13 +629,10 @@ class PostgresStore:
     async def _read(self, fn: Callable[[asyncpg.Connection], Awaitable[T]], what: str = "đọc") -> T:
         return await self._attempts(what, fn)
 
-    async def _write(self, fn: Callable[[_Tx], Awaitable[T]], what: str = "ghi",
-                     sync_commit: bool = True) -> T:
+    async def _write(self, fn: Callable[[_Tx], Awaitable[T]], what: str = "ghi") -> T:
         async def run(conn: asyncpg.Connection) -> T:
             tx = _Tx(conn)
             async with conn.transaction():
-                if not sync_commit:
-                    await conn.execute("SET LOCAL synchronous_commit = off")
                 result = await fn(tx)
                 await self._sign(tx)
             self._owners.update(tx.owners)
@@ -681,24 +678,31 @@ class PostgresStore:
     async def _ingest(self, tx: _Tx, item: Ingest, at: datetime) -> _PendingIngest:
         c = tx.conn
         m = item.message
-        inserted = await c.fetchval(
-            """INSERT INTO messages (message_id, kind, sender, document_id, priority, business_type, status_code,
-               digest, received_digest, size, origin_node, received_from, meta, created_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-               ON CONFLICT (message_id) DO NOTHING RETURNING digest""",
+        # One round trip: the message and, when it is new here, its packet (touching an existing payload row
+        # with the same bytes locks it against housekeeping's sweep).
+        row = await c.fetchrow(
+            """WITH ins AS (
+                   INSERT INTO messages (message_id, kind, sender, document_id, priority, business_type, status_code,
+                       digest, received_digest, size, origin_node, received_from, meta, created_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                   ON CONFLICT (message_id) DO NOTHING RETURNING digest
+               ), pay AS (
+                   INSERT INTO payloads (digest, data, created_at)
+                   SELECT $8::text, $15::bytea, $14::timestamptz WHERE EXISTS (SELECT 1 FROM ins)
+                   ON CONFLICT (digest)
+                   DO UPDATE SET created_at = GREATEST(payloads.created_at, EXCLUDED.created_at)
+               )
+               SELECT (SELECT digest FROM ins) AS new, (SELECT digest FROM messages WHERE message_id = $1) AS old""",
             m.message_id, m.kind.value, m.sender, m.document_id, m.priority, m.business_type, m.status_code,
             m.digest, m.received_digest, len(m.payload), m.origin_node, m.received_from, dict(m.meta), at,
+            m.payload,
         )
+        inserted = row["new"]
         if inserted is not None:
-            # Touching an existing row (same bytes, other message) locks it against housekeeping's sweep.
-            await c.execute(
-                """INSERT INTO payloads (digest, data, created_at) VALUES ($1, $2, $3)
-                   ON CONFLICT (digest)
-                   DO UPDATE SET created_at = GREATEST(payloads.created_at, EXCLUDED.created_at)""",
-                m.digest, m.payload, at,
-            )
             stored_digest = str(inserted)
-        else:
+        elif row["old"] is not None:
+            stored_digest = str(row["old"])
+        else:  # stored by a transaction that committed while this statement ran: a fresh snapshot sees it
             stored_digest = str(await c.fetchval("SELECT digest FROM messages WHERE message_id = $1", m.message_id))
         pend = _PendingIngest(m.message_id, stored_digest)
         any_new = False
@@ -708,30 +712,41 @@ class PostgresStore:
             did = delivery_id_for(m.message_id, d.recipient)
             local = d.next_hop is None
             state = DeliveryState.DELIVERED if local else DeliveryState.QUEUED
+            trail = list(item.trail.get(did, ()))
+            if not item.receipt:
+                trail.append(TrailEntry(self.node_id, "stored", at, stored_digest))
+            if local:
+                trail.append(TrailEntry(self.node_id, "delivered", at, stored_digest))
+            # One round trip: the delivery and, when it is new here, its trail and its verification job.
             seq = await c.fetchval(
-                """INSERT INTO deliveries (delivery_id, message_id, recipient, kind, sender, document_id, priority,
-                   rank, next_hop, state, created_at, updated_at, delivered_at, idem_key)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13)
-                   ON CONFLICT DO NOTHING RETURNING seq""",
+                """WITH d AS (
+                       INSERT INTO deliveries (delivery_id, message_id, recipient, kind, sender, document_id, priority,
+                           rank, next_hop, state, created_at, updated_at, delivered_at, idem_key)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13)
+                       ON CONFLICT DO NOTHING RETURNING seq
+                   ), t AS (
+                       INSERT INTO trail (delivery_id, node, event, at, digest, receipt, detail)
+                       SELECT $1, x.node, x.event, x.at, x.digest, x.receipt, x.detail
+                       FROM unnest($14::text[], $15::text[], $16::timestamptz[], $17::text[], $18::jsonb[],
+                                   $19::text[]) WITH ORDINALITY AS x(node, event, at, digest, receipt, detail, n)
+                       WHERE EXISTS (SELECT 1 FROM d) ORDER BY x.n
+                       ON CONFLICT DO NOTHING
+                   ), v AS (
+                       INSERT INTO verifications (message_id, state, rank, created_at)
+                       SELECT $2, 'pending', $8, $11 WHERE $20::boolean AND EXISTS (SELECT 1 FROM d)
+                       ON CONFLICT DO NOTHING
+                   )
+                   SELECT seq FROM d""",
                 did, m.message_id, d.recipient, m.kind.value, m.sender, m.document_id, m.priority, rank,
                 d.next_hop, state.value, at, at if local else None, d.idem_key,
+                [e.node for e in trail], [e.event for e in trail], [e.at for e in trail], [e.digest for e in trail],
+                [e.receipt for e in trail], [e.detail for e in trail], bool(local and d.verify),
             )
             if seq is not None:
                 any_new = True
                 sink: dict[str, Any] = {}
-                await self._add_trails(c, did, item.trail.get(did, ()))
                 if item.receipt:
                     tx.want_receipt(did, m.received_digest, stored_digest, sink)
-                else:
-                    await self._add_trail(c, did, TrailEntry(self.node_id, "stored", at, stored_digest))
-                if local:
-                    await self._add_trail(c, did, TrailEntry(self.node_id, "delivered", at, stored_digest))
-                    if d.verify:
-                        await c.execute(
-                            """INSERT INTO verifications (message_id, state, rank, created_at)
-                               VALUES ($1, 'pending', $2, $3) ON CONFLICT DO NOTHING""",
-                            m.message_id, rank, at,
-                        )
                 pend.items.append(_PendingDelivery(did, d.recipient, False, state, sink))
                 for f in d.followups:
                     pend.followups.append(await self._ingest(tx, f, at))
@@ -1387,17 +1402,16 @@ class PostgresStore:
         return await self._read(fn)
 
     async def remember_nonce(self, system_id: str, nonce: str, expires_at: datetime) -> bool:
-        # The primary key decides, whichever worker the replay reaches. The commit is asynchronous (a nonce
-        # is visible to every worker at once; only a server crash in the next few hundred ms could forget it).
-        async def fn(tx: _Tx) -> bool:
-            got = await tx.conn.fetchval(
+        # The primary key decides, whichever worker the replay reaches (one statement, its own transaction).
+        async def fn(c: asyncpg.Connection) -> bool:
+            got = await c.fetchval(
                 """INSERT INTO nonces (system_id, nonce, expires_at) VALUES ($1, $2, $3)
                    ON CONFLICT DO NOTHING RETURNING 1""",
                 system_id, nonce, expires_at,
             )
             return got is not None
 
-        return await self._write(fn, "ghi nonce", sync_commit=False)
+        return await self._attempts("ghi nonce", fn)
 
     # -- housekeeping --------------------------------------------------------------------------
     async def housekeeping(self, now: datetime) -> dict[str, int]:

@@ -139,11 +139,7 @@ async def test_idempotency_key_makes_a_resubmission_with_another_id_a_duplicate(
     assert [m.message_id for m in page.items] == [first.message_id]  # no orphan message is kept
 
 
-async def test_concurrent_identical_ingests_store_one_delivery(backend, store, request) -> None:
-    if backend.name == "sqlite":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "SqliteStore: a duplicate committed in the same group as its original answers receipt=None (the "
-            "receipt is looked up in the trail before the group is signed); reported to the exchange engineer")))
+async def test_concurrent_identical_ingests_store_one_delivery(store) -> None:
     item = ingest("race", recipients=(H57, H57B))
     outs = await asyncio.gather(*(store.ingest([item], T0) for _ in range(12)))
     new = [d for [o] in outs for d in o.deliveries if not d.duplicate]
