@@ -1219,8 +1219,10 @@ class _DocumentRun:
         validity = Check(CheckStatus.NOT_CHECKED, "chưa kiểm tra", "not checked")
         key_usage = Check(CheckStatus.NOT_CHECKED, "chưa kiểm tra", "not checked")
         signer = item.signer
-        hard = any(f.indication == Indication.TOTAL_FAILED for f in failures)
-        if signer is not None and item.structural is None and not hard:
+        # trust is still evaluated for a document modified after signing (who signed matters to an auditor);
+        # only a broken signature value leaves nothing to evaluate
+        broken = item.crypto_fail is not None and item.crypto_fail.indication == Indication.TOTAL_FAILED
+        if signer is not None and item.structural is None and not broken:
             path = self.trust.build_path(signer, self.pool)
             ku = signer.key_usage
             if ku and not ({"digital_signature", "non_repudiation"} & set(ku)):

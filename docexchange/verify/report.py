@@ -981,7 +981,9 @@ def _font_css(chars: frozenset[str]) -> str:
 
     from docexchange.fonts import find_font
 
-    text = "".join(sorted(chars)) + "0123456789–—…"
+    # CSS may change case (text-transform): include both cases of every letter on the page
+    cased = set(chars) | {c.upper() for c in chars} | {c.lower() for c in chars}
+    text = "".join(sorted(c for c in cased if len(c) == 1)) + "0123456789–—…"
     css = []
     for bold in (False, True):
         path = find_font("serif", bold=bold)
