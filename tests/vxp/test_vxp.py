@@ -249,7 +249,10 @@ async def test_commune_to_department_in_another_province(axis: Any, letter: Any)
         assert (checked["verification"], checked["verificationName"]) == ("passed", "hợp lệ")
         assert checked["fetched"] is True
 
-        # 5. Transport acknowledgement: processing keeps it waiting, done takes it off the list for good.
+        # 5. Transport acknowledgement: fail and processing keep it waiting, done takes it off the list for good.
+        answer = await hue.update_status(SNV_HUE, item["docId"], "fail")
+        assert answer["transportStatus"] == "fail" and answer["state"] == "delivered"
+        assert [i["docId"] for i in await hue.received(SNV_HUE)] == [item["docId"]], "to fetch again"
         answer = await hue.update_status(SNV_HUE, item["docId"], "processing")
         assert answer["transportStatus"] == "processing" and answer["state"] == "delivered"
         assert [i["docId"] for i in await hue.received(SNV_HUE)] == [item["docId"]]
@@ -257,6 +260,10 @@ async def test_commune_to_department_in_another_province(axis: Any, letter: Any)
         assert answer["state"] == "acknowledged"
         assert await hue.received(SNV_HUE) == [] and await hue.count(SNV_HUE) == 0
         assert (await hue.update_status(SNV_HUE, item["docId"], "done"))["state"] == "acknowledged"
+        for late in ("processing", "fail"):
+            refused = await hue.call("updateStatus", {"from": SNV_HUE, "servicetype": "eDoc", "docId": item["docId"],
+                                                      "status": late})
+            assert (refused.http, refused.body["status"], refused.body["ErrorCode"]) == (409, "FAIL", "ALREADY_DONE")
         assert await hue.get_edoc(SNV_HUE, item["docId"]) == data, "still fetchable after done"
 
         # 6. Business statuses back: 03 accepted, 06 done, as status packets through sendEdoc.
