@@ -746,7 +746,7 @@ _OPERATIONS: Mapping[Operation, Callable[[Call], Awaitable[dict[str, Any]]]] = {
 
 
 async def handle(request: web.Request) -> web.Response:
-    name = request.match_info.get("operation", "")
+    name = request.match_info.get("operation", "")[:64]
     system_id = "-"
     try:
         try:
