@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import threading
 import uuid
@@ -39,8 +40,16 @@ VerifyFn = Callable[[bytes, str], dict[str, Any]]
 
 
 def _indication(report: Any) -> str:
+    """ETSI main indication as ``TOTAL_PASSED`` / ``INDETERMINATE`` / ``TOTAL_FAILED``."""
     value = getattr(report, "indication", "")
-    return str(getattr(value, "value", value))
+    return str(getattr(value, "value", value)).replace("-", "_")
+
+
+def _report_json(report: Any) -> Any:
+    if not hasattr(report, "to_json"):
+        return None
+    data = report.to_json(indent=None)
+    return json.loads(data) if isinstance(data, (str, bytes)) else data
 
 
 class PacketVerifier:
@@ -78,7 +87,9 @@ class PacketVerifier:
 
 def verify_packet(data: bytes, sender: str, verifier: Any, max_bytes: int = 50 << 20) -> dict[str, Any]:
     """Verify every PDF of a document packet: the main document with the NĐ 30 profile (person + the sender's
-    seal), the others as appendices (the sender's seal). Returns a JSON-able summary."""
+    seal), the others as appendices (the sender's seal). Returns a JSON-able summary whose ``result`` is
+    ``failed`` when a signature is broken or a profile rule is not met (the seal of another agency), and
+    ``indeterminate`` only when validity cannot be established yet (e.g. revocation status unavailable)."""
     from docexchange.edxml._xml import ReadLimits
     from docexchange.edxml.model import DocumentPacket
     from docexchange.edxml.reader import read_packet
@@ -114,9 +125,14 @@ def verify_packet(data: bytes, sender: str, verifier: Any, max_bytes: int = 50 <
             "indication": ind,
             "label_vi": str(getattr(report, "label_vi", "")),
             "reasons_vi": file_reasons,
-            "report": report.to_json() if hasattr(report, "to_json") else None,
+            "report": _report_json(report),
         })
-        if ind == "TOTAL_FAILED":
+        policy = getattr(report, "policy", None)
+        broken = [r for r in getattr(policy, "failed_rules", ()) if r.id != "nd30.signatures_valid"]
+        files[-1]["profile_failures"] = [r.id for r in broken]
+        if ind == "TOTAL_FAILED" or broken:
+            # Cryptographically broken, or a rule of the NĐ 30 profile is not met (above all: the seal is not
+            # the sending agency's): the document is returned. Only "cannot tell yet" stays indeterminate.
             worst = "failed"
             reasons.extend(f"{att.name}: {r}" for r in file_reasons or ["không hợp lệ"])
         elif ind != "TOTAL_PASSED" and worst != "failed":
