@@ -105,6 +105,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 PAYLOAD_GC_AGE = timedelta(hours=1)
+MAX_GROUP = 64
+"""Writes committed together at most (one transaction, one receipt signature)."""
 MAX_PAGE = 500
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _OWN_PARAMS = {"schema", "reconnect_seconds"}
@@ -194,6 +196,11 @@ def _lock_namespace(schema: str) -> int:
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=_j, decoder=json.loads, schema="pg_catalog")
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool release without asyncpg's reset query (a round trip per use): pooled connections hold no session
+    state (no SET, LISTEN or session advisory lock; transactions are always closed by their context)."""
 
 
 async def connect_target(target: PgTarget, application: str, connect_timeout: float = 10.0) -> asyncpg.Connection:
@@ -396,6 +403,17 @@ class _PendingIngest:
         )
 
 
+class _OneFailed(Exception):
+    """An operation of a group raised a non-transient error (the group is rolled back and run one by one)."""
+
+
+@dataclass
+class _GroupOp:
+    fn: Callable[[_Tx], Awaitable[Any]]
+    future: asyncio.Future[Any]
+    what: str
+
+
 class _Tx:
     """What an operation sees inside its transaction (one per attempt: nothing survives a retry)."""
 
@@ -403,9 +421,12 @@ class _Tx:
         self.conn = conn
         self.leaves: list[tuple[str, str, str, dict[str, Any]]] = []
         self.owners: set[str] = set()
+        self.sinks: dict[str, dict[str, Any]] = {}
+        """Receipts promised earlier in this transaction (a duplicate in the same group shares its original's)."""
 
     def want_receipt(self, delivery_id: str, received: str, stored: str, sink: dict[str, Any]) -> None:
         self.leaves.append((delivery_id, received, stored, sink))
+        self.sinks[delivery_id] = sink
 
 
 def _wrap(exc: BaseException, what: str) -> StoreError:
@@ -442,6 +463,8 @@ class PostgresStore:
         reconnect_seconds: float | None = None,
         command_timeout: float = 60.0,
         migrate: bool = True,
+        group_commit: bool = True,
+        writers: int = 2,
     ) -> None:
         self.target = parse_url(url, node_id, schema)
         self.node_id = node_id
@@ -466,6 +489,14 @@ class PostgresStore:
         self._live = asyncio.Event()
         self.retries = 0
         """Operations run again after a lost connection (for tests and metrics)."""
+        self.group_commit = group_commit
+        self._writers_n = max(1, writers)
+        self._queue: list[_GroupOp] = []
+        self._queued = asyncio.Event()
+        self._writers: list[asyncio.Task[None]] = []
+        self._closing = False
+        self.groups = 0
+        self.grouped_ops = 0
 
     @property
     def schema(self) -> str:
@@ -495,7 +526,7 @@ class PostgresStore:
         try:
             self._pool = await asyncpg.create_pool(
                 self.target.dsn, min_size=min(self.pool_min, self.pool_max), max_size=self.pool_max,
-                command_timeout=self.command_timeout, init=_init_connection,
+                command_timeout=self.command_timeout, init=_init_connection, reset=_keep_session,
                 server_settings={"search_path": f'"{self.schema}"', "application_name": self.application[:63]},
             )
         except (*TRANSIENT_ERRORS, asyncpg.PostgresError) as exc:
@@ -504,6 +535,18 @@ class PostgresStore:
         self._live_task = asyncio.create_task(self._keep_liveness(), name=f"pg-liveness-{self.node_id}")
 
     async def close(self) -> None:
+        writers, self._writers = self._writers, []
+        if writers:
+            self._closing = True  # the writers commit what is queued, then stop
+            self._queued.set()
+            _done, pending = await asyncio.wait(writers, timeout=30)
+            for w in pending:
+                w.cancel()
+            await asyncio.gather(*writers, return_exceptions=True)
+        for op in self._queue:
+            if not op.future.done():
+                op.future.set_exception(StoreError("Kho dữ liệu đã đóng", "store is closed"))
+        self._queue.clear()
         if self._live_task is not None:
             self._live_task.cancel()
             try:
@@ -630,6 +673,21 @@ class PostgresStore:
         return await self._attempts(what, fn)
 
     async def _write(self, fn: Callable[[_Tx], Awaitable[T]], what: str = "ghi") -> T:
+        """Run ``fn`` in a transaction (with the receipts it asked for signed inside it); with group commit,
+        together with the other writes waiting at that moment."""
+        if not self.group_commit:
+            return await self._write_one(fn, what)
+        if self._pool is None:
+            raise StoreError("Kho dữ liệu chưa mở", "store is not open")
+        if not self._writers:
+            self._writers = [asyncio.create_task(self._writer(), name=f"pg-writer-{self.node_id}-{i}")
+                             for i in range(self._writers_n)]
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append(_GroupOp(fn, fut, what))
+        self._queued.set()
+        return await fut
+
+    async def _write_one(self, fn: Callable[[_Tx], Awaitable[T]], what: str) -> T:
         async def run(conn: asyncpg.Connection) -> T:
             tx = _Tx(conn)
             async with conn.transaction():
@@ -639,6 +697,79 @@ class PostgresStore:
             return result
 
         return await self._attempts(what, run)
+
+    async def _writer(self) -> None:
+        """Group commit: take every write waiting, run them in one transaction, sign their receipts once."""
+        while True:
+            await self._queued.wait()
+            if not self._queue:
+                if self._closing:
+                    return
+                self._queued.clear()
+                continue
+            batch, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
+            if not self._queue:
+                self._queued.clear()
+            try:
+                await self._run_group(batch)
+            except asyncio.CancelledError:
+                for op in batch:
+                    if not op.future.done():
+                        op.future.set_exception(StoreError("Kho dữ liệu đã đóng", "store is closed"))
+                raise
+            except Exception:  # a writer must not die: the operations get the error, the next group runs
+                log.exception("%s: group commit failed", self.node_id)
+
+    async def _run_group(self, batch: list[_GroupOp]) -> None:
+        if len(batch) == 1:
+            await self._run_alone(batch[0])
+            return
+
+        async def run(conn: asyncpg.Connection) -> list[Any]:
+            tx = _Tx(conn)
+            results: list[Any] = []
+            async with conn.transaction():
+                for op in batch:
+                    try:
+                        results.append(await op.fn(tx))
+                    except TRANSIENT_ERRORS:
+                        raise
+                    except Exception as exc:
+                        raise _OneFailed from exc
+                await self._sign(tx)
+            self._owners.update(tx.owners)
+            return results
+
+        try:
+            results = await self._attempts(batch[0].what, run)
+        except _OneFailed:
+            # One operation failed on its own terms (a refused transition, a constraint): nothing of the group
+            # was committed; run each alone so that only that one fails.
+            for op in batch:
+                await self._run_alone(op)
+            return
+        except Exception as exc:
+            for op in batch:
+                if not op.future.done():
+                    op.future.set_exception(exc)
+            return
+        self.groups += 1
+        self.grouped_ops += len(batch)
+        for op, res in zip(batch, results, strict=True):
+            if not op.future.done():
+                op.future.set_result(res)
+
+    async def _run_alone(self, op: _GroupOp) -> None:
+        try:
+            res = await self._write_one(op.fn, op.what)
+        except Exception as exc:
+            if not op.future.done():
+                op.future.set_exception(exc)
+        else:
+            self.groups += 1
+            self.grouped_ops += 1
+            if not op.future.done():
+                op.future.set_result(res)
 
     async def _sign(self, tx: _Tx) -> None:
         if not tx.leaves:
@@ -767,9 +898,8 @@ class PostgresStore:
                        AND receipt IS NOT NULL ORDER BY id LIMIT 1""",
                     did, self.node_id,
                 )
-                pend.items.append(_PendingDelivery(
-                    did, d.recipient, True, DeliveryState(row["state"]), dict(rec) if rec is not None else None
-                ))
+                receipt = dict(rec) if rec is not None else tx.sinks.get(did)
+                pend.items.append(_PendingDelivery(did, d.recipient, True, DeliveryState(row["state"]), receipt))
         if any_new:
             for e in item.effects:
                 await self._effect(tx, e, at)
@@ -800,43 +930,62 @@ class PostgresStore:
             )
 
     async def _move(self, c: asyncpg.Connection, delivery_id: str, new: DeliveryState, at: datetime,
-                    extra: str = "", params: Sequence[Any] = ()) -> bool:
-        """Move one delivery if the machine allows it from the state it is in *now* (one atomic UPDATE)."""
+                    extra: str = "", params: Sequence[Any] = (), trail: Sequence[TrailEntry] = ()) -> bool:
+        """Move one delivery if the machine allows it from the state it is in *now* (one atomic UPDATE), and
+        add ``trail`` to its trail in the same statement."""
         n = len(params)
-        sql = f"""UPDATE deliveries SET state = $1, updated_at = $2, lease_owner = NULL, lease_until = NULL {extra}
-                  WHERE delivery_id = ${n + 3} AND state = ANY(${n + 4}::text[]) RETURNING 1"""  # noqa: S608
-        return await c.fetchval(sql, new.value, at, *params, delivery_id, _olds_for(new)) is not None
+        args: list[Any] = [new.value, at, *params, delivery_id, _olds_for(new)]
+        prefix = ""
+        if trail:
+            k = len(args)
+            prefix = f"""WITH t AS (
+                INSERT INTO trail (delivery_id, node, event, at, digest, receipt, detail)
+                SELECT ${n + 3}, x.node, x.event, x.at, x.digest, x.receipt, x.detail
+                FROM unnest(${k + 1}::text[], ${k + 2}::text[], ${k + 3}::timestamptz[], ${k + 4}::text[],
+                            ${k + 5}::jsonb[], ${k + 6}::text[]) WITH ORDINALITY AS x(node, event, at, digest,
+                            receipt, detail, n)
+                ORDER BY x.n ON CONFLICT DO NOTHING) """  # noqa: S608 - numbered placeholders only
+            args += [[e.node for e in trail], [e.event for e in trail], [e.at for e in trail],
+                     [e.digest for e in trail], [e.receipt for e in trail], [e.detail for e in trail]]
+        sql = f"""{prefix}UPDATE deliveries SET state = $1, updated_at = $2, lease_owner = NULL, lease_until = NULL
+                  {extra} WHERE delivery_id = ${n + 3} AND state = ANY(${n + 4}::text[]) RETURNING 1"""  # noqa: S608
+        return await c.fetchval(sql, *args) is not None
 
     async def _effect(self, tx: _Tx, e: Effect, at: datetime) -> None:
         c = tx.conn
         if isinstance(e, ReportEffect):
             ev = e.event
-            await self._add_trails(c, ev.delivery_id, ev.trail)
             when = max((t.at for t in ev.trail if t.event == ev.state.value), default=at)
             if ev.state == DeliveryState.DELIVERED:
-                await self._move(c, ev.delivery_id, ev.state, at, ", delivered_at = $3", (when,))
+                await self._move(c, ev.delivery_id, ev.state, at, ", delivered_at = $3", (when,), ev.trail)
             elif ev.state == DeliveryState.ACKNOWLEDGED:
                 await self._move(c, ev.delivery_id, ev.state, at,
-                                 ", acknowledged_at = $3, delivered_at = COALESCE(delivered_at, $4)", (when, when))
+                                 ", acknowledged_at = $3, delivered_at = COALESCE(delivered_at, $4)", (when, when),
+                                 ev.trail)
             elif ev.state == DeliveryState.DEAD:
-                await self._move(c, ev.delivery_id, ev.state, at, ", last_error = $3", (ev.reason,))
+                await self._move(c, ev.delivery_id, ev.state, at, ", last_error = $3", (ev.reason,), ev.trail)
             else:
-                await self._move(c, ev.delivery_id, ev.state, at)
+                await self._move(c, ev.delivery_id, ev.state, at, trail=ev.trail)
         elif isinstance(e, StatusEffect):
+            # One round trip: lock the matching deliveries, extend their trail, record the newest status.
             rows = await c.fetch(
-                """SELECT delivery_id FROM deliveries
-                   WHERE document_id = $1 AND sender = $2 AND recipient = $3 AND kind = 'document'
-                   ORDER BY seq FOR UPDATE""",
-                e.document_id, e.doc_sender, e.doc_recipient,
+                """WITH r AS (
+                       SELECT delivery_id, seq, recipient_status_at FROM deliveries
+                       WHERE document_id = $1 AND sender = $2 AND recipient = $3 AND kind = 'document'
+                       ORDER BY seq FOR UPDATE
+                   ), t AS (
+                       INSERT INTO trail (delivery_id, node, event, at)
+                       SELECT delivery_id, $4, $5, $6 FROM r ORDER BY seq ON CONFLICT DO NOTHING
+                   ), u AS (
+                       UPDATE deliveries d SET recipient_status = $7, recipient_status_at = $6, updated_at = $8
+                       FROM r WHERE d.delivery_id = r.delivery_id
+                       AND (r.recipient_status_at IS NULL OR r.recipient_status_at <= $6)
+                   )
+                   SELECT delivery_id FROM r ORDER BY seq""",
+                e.document_id, e.doc_sender, e.doc_recipient, self.node_id, f"status:{e.code}", e.at, e.code, at,
             )
             for r in rows:
                 did = r["delivery_id"]
-                await self._add_trail(c, did, TrailEntry(self.node_id, f"status:{e.code}", e.at))
-                await c.execute(
-                    """UPDATE deliveries SET recipient_status = $1, recipient_status_at = $2, updated_at = $3
-                       WHERE delivery_id = $4 AND (recipient_status_at IS NULL OR recipient_status_at <= $2)""",
-                    e.code, e.at, at, did,
-                )
                 if e.code == "15":
                     await self._withdraw(c, did, at, "recall agreed (15)", e.at)
                 elif e.code == "16":

@@ -280,3 +280,33 @@ async def test_an_operation_racing_a_cut_commits_once(workers, pg_url: str) -> N
     assert (await s.counts()) == {PEER: {"queued": 60}}
     for [o] in results:
         assert o.deliveries[0].receipt is not None  # a commit that was lost in flight is found as a duplicate
+
+
+# ---------------------------------------------------------------------------------------------- group commit
+
+
+async def test_group_commit_batches_writes_and_isolates_a_failing_one(workers) -> None:  # type: ignore[no-untyped-def]
+    from docexchange.exchange.model import IllegalTransition
+
+    s = await workers(pool_max=4)
+    items = [ingest(f"g{i}") for i in range(40)]
+    results = await asyncio.gather(*(s.ingest([it], T0) for it in items))
+    assert all(not r[0].duplicate for r in results)
+    assert s.grouped_ops == 40 and s.groups < 40  # writes waiting together were committed together
+    roots = {r[0].deliveries[0].receipt["root"] for r in results}  # type: ignore[index]
+    assert len(roots) == s.groups  # one receipt signature per group (a Merkle root over its deliveries)
+    # A write refused on its own terms inside a group: only that one fails.
+    queued = results[0][0].deliveries[0].delivery_id
+    more = [ingest(f"h{i}") for i in range(10)]
+    mixed = await asyncio.gather(*(s.ingest([it], T0) for it in more), s.resend(queued, T0),
+                                 return_exceptions=True)
+    assert isinstance(mixed[-1], IllegalTransition)
+    assert all(not isinstance(r, BaseException) and not r[0].duplicate for r in mixed[:-1])
+    assert (await s.counts()) == {PEER: {"queued": 50}}
+
+
+async def test_without_group_commit_every_write_is_its_own_transaction(workers) -> None:  # type: ignore[no-untyped-def]
+    s = await workers(group_commit=False)
+    outs = await asyncio.gather(*(s.ingest([ingest(f"n{i}")], T0) for i in range(10)))
+    assert len({o[0].deliveries[0].receipt["sig"] for o in outs}) == 10  # type: ignore[index]
+    assert s.groups == 0
