@@ -49,6 +49,7 @@ def _register() -> None:
         ("docexchange.cli.verify", "verify"),
         ("docexchange.cli.axis", "axis"),
         ("docexchange.cli.agency", "agency"),
+        ("docexchange.cli.users", "users"),
     ]:
         module = importlib.import_module(module_name)
         cli.add_command(getattr(module, attr))
