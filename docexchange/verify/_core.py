@@ -828,6 +828,20 @@ class _DocumentRun:
                                   "tài liệu đã bị sửa đổi sau khi ký (thay đổi không được phép)",
                                   f"the document was modified after signing ({text})")
             return
+        forward = self._forward_references(item.revision)
+        if forward:
+            refs = ", ".join(f"{r.idnum} {r.generation} R" for r in forward[:5])
+            item.modifications = Modifications(
+                "entire_revision", ModificationLevel.OTHER, False, docmdp=p, revisions_after=after,
+                detail_vi="sau khi ký, tài liệu được bổ sung đối tượng mà phần đã ký trỏ tới nhưng lúc ký chưa có "
+                          f"({refs}): nội dung hiển thị đã bị thay đổi",
+                detail_en=f"after signing, objects the signed document referred to but which did not exist yet were "
+                          f"defined ({refs}): what is displayed was changed",
+            )
+            item.mod_fail = _Fail(SubIndication.FORMAT_FAILURE, "modified",
+                                  f"tài liệu đã bị sửa đổi sau khi ký: {item.modifications.detail_vi}",
+                                  f"the document was modified after signing: {item.modifications.detail_en}")
+            return
         level = result.modification_level
         changed = tuple(sorted(_plain(f) for f in result.changed_form_fields))
         sig_fields = self._signature_field_names()
@@ -876,6 +890,35 @@ class _DocumentRun:
                                   f"change after signing not permitted: {why_en}")
         elif ours == ModificationLevel.FORM_FILLING:
             item.warnings.append(_msg("form_filled", vi, en))
+
+    def _forward_references(self, revision: int) -> list[generic.Reference]:
+        """Objects defined after ``revision`` that the document (not merely a trailer key nobody displays)
+        referred to in ``revision``, when they did not exist yet.
+
+        pyHanko's difference analysis counts such objects as harmless orphans (its own comment: "this function
+        assumes that there is no shady behaviour with older revisions referring to as-of-yet-undefined references
+        in future revisions"): a page whose ``/Contents`` points at an undefined object renders blank there, and
+        defining the object after signing draws anything on the signed page.
+        """
+        reader = self.reader
+        later: set[generic.Reference] = set()
+        for rev in range(revision + 1, self.revisions):
+            later |= set(reader.get_historical_resolver(rev).explicit_refs_in_revision())
+        if not later:
+            return []
+        hist = reader.get_historical_resolver(revision)
+        candidates = []
+        for ref in later:
+            try:
+                defined = reader.xrefs.get_historical_ref(ref, revision) is not None
+            except (KeyError, IndexError):
+                defined = False
+            if not defined:
+                candidates.append(ref)
+        if not candidates:
+            return []
+        hist._load_reverse_xref_cache()  # shared with (and usually already built by) the difference analysis
+        return sorted((r for r in candidates if hist._get_usages_of_ref(r)), key=lambda r: (r.idnum, r.generation))
 
     def _field_values(self, revision: int) -> dict[str, tuple[Any, ...]]:
         """Fully qualified field name → (value, appearance data) as of ``revision``."""

@@ -18,8 +18,10 @@ __all__ = [
     "add_page",
     "empty_contents",
     "resign_other_revision",
+    "shadow_dangling",
     "shadow_hide",
     "shadow_hide_and_replace",
+    "shadow_prepare_dangling",
     "shadow_prepare_hide",
     "shadow_prepare_hide_and_replace",
     "shadow_prepare_replace",
@@ -340,4 +342,29 @@ def resign_other_revision(signed: bytes) -> bytes:
     assert last_sig is not None
     last_sig.get_object()
     w.mark_update(last_sig)
+    return _out(w)
+
+
+# -- a forward reference: the signed page points at an object that does not exist yet ---------------------------
+DANGLING = 9000
+
+
+def shadow_prepare_dangling(letter: bytes) -> bytes:
+    """The shadow document: page 1's content array ends with a reference to an object that is not defined (a
+    reference to null: nothing is drawn)."""
+    w = _writer(letter)
+    _ref, page = _page(w)
+    _add_font_resource(w, page, "/DXEvil")
+    contents = _contents_list(page)
+    contents.append(generic.IndirectObject(DANGLING, 0, w))
+    page[pdf_name("/Contents")] = contents
+    w.update_container(page)
+    return _out(w)
+
+
+def shadow_dangling(signed: bytes) -> bytes:
+    """Trigger: define the missing object after signing, drawing on the signed page."""
+    w = _writer(signed)
+    w.objects[(0, DANGLING)] = generic.StreamObject(stream_data=_text(95, 605, EVIL))
+    w.mark_update(generic.IndirectObject(DANGLING, 0, w))
     return _out(w)

@@ -52,6 +52,8 @@ ATTACKS = [
            "modified"),
     Attack("shadow: hide and replace",
            _shadow(attacks.shadow_prepare_hide_and_replace, attacks.shadow_hide_and_replace), F, FORMAT, "modified"),
+    Attack("shadow: object defined after signing",
+           _shadow(attacks.shadow_prepare_dangling, attacks.shadow_dangling), F, FORMAT, "modified"),
     Attack("byte range skipping content", lambda s, _l, _v: attacks.skip_bytes_in_range(s.lt), F, FORMAT,
            "byte_range_gap"),
     Attack("emptied /Contents", lambda s, _l, _v: attacks.empty_contents(s.lt), F, FORMAT, "cms"),
@@ -76,8 +78,8 @@ def test_attack(attack: Attack, verifier: Verifier, signed: Signed, letter: byte
 
 
 @pytest.mark.parametrize("prepare", [attacks.shadow_prepare_hide, attacks.shadow_prepare_replace,
-                                     attacks.shadow_prepare_hide_and_replace],
-                         ids=["hide", "replace", "hide-and-replace"])
+                                     attacks.shadow_prepare_hide_and_replace, attacks.shadow_prepare_dangling],
+                         ids=["hide", "replace", "hide-and-replace", "dangling"])
 def test_shadow_document_is_valid_until_triggered(prepare: Callable[[bytes], bytes], verifier: Verifier,
                                                   letter: bytes, service: SigningService) -> None:
     """The shadow document itself, signed and untouched, is a valid letter: only the trigger is caught."""

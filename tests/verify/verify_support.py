@@ -79,8 +79,10 @@ def path_of(name: str) -> Path:
     return CORPUS / name
 
 
-def self_signed_material(cn: str = "Tự xưng CA", leaf_cn: str = "Người ký giả") -> KeyMaterial:
-    """A signer under a root nobody configured (an "untrusted root")."""
+def self_signed_material(cn: str = "Tự xưng CA", leaf_cn: str = "Người ký giả", ca_name: object = None
+                         ) -> KeyMaterial:
+    """A signer under a root nobody configured (an "untrusted root"); ``ca_name`` (an x509.Name) lets the
+    root impersonate a real CA's name."""
     from datetime import UTC, datetime, timedelta
 
     from cryptography import x509
@@ -90,7 +92,7 @@ def self_signed_material(cn: str = "Tự xưng CA", leaf_cn: str = "Người ký
 
     now = datetime.now(UTC)
     ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    ca_name = ca_name or x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
           .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
           .not_valid_after(now + timedelta(days=365))
