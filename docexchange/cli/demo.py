@@ -111,7 +111,7 @@ def _secret_dir(settings: Settings) -> Path:
     return settings.data_dir / "demo-credentials"
 
 
-async def _scenario(settings: Settings, nodeset: Any, directory: Directory, *, timeout: float) -> bool:
+async def _scenario(settings: Settings, nodeset: Any, directory: Directory, *, step_seconds: float) -> bool:
     from docexchange.exchange.receipts import verify_receipt
     from docexchange.pki.devpki import DevPki
     from docexchange.web.auth import Role
@@ -155,14 +155,14 @@ async def _scenario(settings: Settings, nodeset: Any, directory: Directory, *, t
             _say(f"     Số {number}/{letter.notation} của {agency.name} — {len(pdf) // 1024} KB, "
                  f"{len(result['deliveries'])} nơi nhận — trục đã nhận và ký biên nhận lúc {_now()}")
         _say("⑤ Văn bản đến, được kiểm tra chữ ký tự động (NĐ 30: cá nhân + con dấu của cơ quan gửi)", fg="cyan")
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + step_seconds
         for letter, result in sent:
             for d in result["deliveries"]:
                 rc = d["recipient"]
                 item = await _wait_verified(clients[rc], rc, d["delivery_id"], deadline)
                 if item is None:
                     ok = False
-                    _say(f"   ✗ {directory.agency(rc).name}: chưa đến sau {timeout:.0f} giây", fg="red")
+                    _say(f"   ✗ {directory.agency(rc).name}: chưa đến sau {step_seconds:.0f} giây", fg="red")
                     continue
                 verdict = item["verification_label_vi"]
                 color = "green" if item["verification"] == "passed" else "red"
@@ -251,7 +251,7 @@ def demo(ctx: CliContext, no_wait: bool, timeout: float) -> None:
             await nodeset.start(node_ids, verify_on_arrival=True, quiet=True)
             _say(f"② Đã chạy dịch vụ tin cậy (TSA/OCSP/CRL) và {len(node_ids)} trục trên SQLite "
                  f"({settings.data_dir})", fg="cyan")
-            ok = await _scenario(settings, nodeset, directory, timeout=timeout)
+            ok = await _scenario(settings, nodeset, directory, step_seconds=timeout)
             _say("")
             _say("Kết quả: mọi văn bản đã đến đúng một lần, hợp lệ, trạng thái đã về nơi gửi." if ok else
                  "Kết quả: có bước chưa hoàn thành (xem ở trên).", fg="green" if ok else "red", bold=True)
