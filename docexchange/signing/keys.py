@@ -17,6 +17,7 @@ from typing import Any, cast
 from asn1crypto import algos, cms
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
@@ -36,6 +37,7 @@ __all__ = [
     "KeptKeySigner",
     "SigningKey",
     "asn1_cert",
+    "chain_for",
     "check_digest",
     "wrap_pkcs11_sign_error",
 ]
@@ -53,6 +55,29 @@ def check_digest(name: str) -> str:
             f"digest '{name}' is not allowed (SHA-2/SHA-3 only: {', '.join(ALLOWED_DIGESTS)})",
         )
     return digest
+
+
+def chain_for(cert: x509.Certificate, pool: Sequence[x509.Certificate]) -> tuple[x509.Certificate, ...]:
+    """The issuers of ``cert`` found in ``pool``, nearest first, each verified to have signed the previous one
+    (certificates from the pool that are not on the path are left out)."""
+    chain: list[x509.Certificate] = []
+    current = cert
+    for _ in range(8):
+        if current.issuer == current.subject:
+            break
+        for candidate in pool:
+            if candidate.subject != current.issuer or candidate in chain:
+                continue
+            try:
+                current.verify_directly_issued_by(candidate)
+            except (ValueError, TypeError, InvalidSignature):
+                continue
+            chain.append(candidate)
+            current = candidate
+            break
+        else:
+            break
+    return tuple(chain)
 
 
 def asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
@@ -231,9 +256,8 @@ class SigningKey:
         """Load a PKCS#12 file (wrong passphrase: :class:`WrongPassphrase`)."""
         material = load_pkcs12(path, passphrase)
         if extra_chain:
-            have = {c.fingerprint(hashes.SHA256()) for c in material.chain}
-            more = tuple(c for c in extra_chain if c.fingerprint(hashes.SHA256()) not in have)
-            material = KeyMaterial(material.key, material.cert, material.chain + more)
+            path_certs = chain_for(material.cert, [*material.chain, *extra_chain])
+            material = KeyMaterial(material.key, material.cert, path_certs or material.chain)
         return cls.from_material(material, rsa_pss=rsa_pss, source=str(path))
 
     @classmethod
@@ -250,7 +274,8 @@ class SigningKey:
     ) -> SigningKey:
         """Open a session on a PKCS#11 token (USB token, HSM, SoftHSM) and find the key and its certificate.
 
-        The session stays open (logged in) until :meth:`close`; the PIN is not kept.
+        ``chain``: CA certificates to embed — only those on the signer's path are used. The session stays open
+        (logged in) until :meth:`close`; the PIN is not kept.
         """
         import pkcs11
         from pkcs11 import exceptions as p11e
@@ -286,7 +311,6 @@ class SigningKey:
                 session,
                 cert_label=cert_label or key_label,
                 key_label=key_label,
-                ca_chain=[asn1_cert(c) for c in chain],
                 prefer_pss=rsa_pss,
             )
             signing_cert = signer.signing_cert  # loads the certificate and the key handle now
@@ -298,8 +322,10 @@ class SigningKey:
                 f"key or certificate '{key_label}' not found on token '{token_label}': {exc}",
             ) from exc
         cert = x509.load_der_x509_certificate(signing_cert.dump())
+        path_certs = chain_for(cert, chain)
+        signer.cert_registry.register_multiple([asn1_cert(c) for c in path_certs])
         signer.signed_attr_prov_spec = _PadesSignedAttributes(signing_cert)
-        key = cls(signer, cert, tuple(chain), where)
+        key = cls(signer, cert, path_certs, where)
         key._closers.append(session.close)
         return key
 
