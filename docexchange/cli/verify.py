@@ -39,15 +39,16 @@ def parse_at(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=VN_TZ)
 
 
-def collect_files(paths: tuple[Path, ...]) -> list[Path]:
-    """The files named, and the PDFs under the folders named (recursively, in name order)."""
-    out: list[Path] = []
+def collect_files(paths: tuple[Path, ...]) -> list[tuple[Path, str]]:
+    """The files named, and the PDFs under the folders named (recursively, in name order), each with the name
+    to show (relative to the folder it was found in)."""
+    out: list[tuple[Path, str]] = []
     for p in paths:
         if p.is_dir():
             found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() == ".pdf")
-            out.extend(found)
+            out.extend((f, str(f.relative_to(p))) for f in found)
         elif p.exists():
-            out.append(p)
+            out.append((p, str(p)))
         else:
             raise click.BadParameter(f"không tìm thấy '{p}' — '{p}' does not exist")
         if len(out) > MAX_FILES:
@@ -70,13 +71,15 @@ def _summary_table(rows: list[tuple[str, Any]], lang: str, color: bool) -> str:
         table.append((name, report.label(lang), ind, str(len(report.signatures)), reason))
     widths = [min(max(len(r[i]) for r in [headers, *table]), cap) for i, cap in enumerate((48, 14, 44, 7, 90))]
 
-    def cut(text: str, width: int) -> str:
-        return text if len(text) <= width else text[: width - 1] + "…"
+    def cut(text: str, width: int, keep_end: bool = False) -> str:
+        if len(text) <= width:
+            return text
+        return "…" + text[-(width - 1):] if keep_end else text[: width - 1] + "…"
 
     lines = ["  ".join(cut(h, w).ljust(w) for h, w in zip(headers, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
     for (_name, report), row in zip(rows, table, strict=True):
-        cells = [cut(c, w).ljust(w) for c, w in zip(row, widths, strict=True)]
+        cells = [cut(c, w, keep_end=i == 0).ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
         if color:
             fg = {"valid": "green", "invalid": "red"}.get(report.outcome.value, "yellow")
             cells[1] = click.style(cells[1], fg=fg, bold=True)
@@ -146,11 +149,11 @@ def verify(ctx: CliContext, paths: tuple[Path, ...], fmt: str, lang: str, sender
         if batch:
             label = "Đang kiểm tra" if lang == "vi" else "Verifying"
             with click.progressbar(files, label=label, show_pos=True, file=sys.stderr,
-                                   item_show_func=lambda p: p.name[:40] if p else "") as bar:
-                for path in bar:
-                    reports.append((str(path), one(path)))
+                                   item_show_func=lambda f: f[1][-40:] if f else "") as bar:
+                for path, shown in bar:
+                    reports.append((shown, one(path)))
         else:
-            reports.append((str(files[0]), one(files[0])))
+            reports.append((files[0][1], one(files[0][0])))
     _emit(reports, fmt, lang, output, batch, color)
     code = max(report.exit_code for _, report in reports)
     if code:
