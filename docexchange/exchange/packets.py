@@ -269,8 +269,9 @@ def document_packet(
     *,
     at: datetime,
     trace_organ: str | None = None,
-) -> bytes:
-    """Build the edXML packet (ZIP-wrapped attachments, as the VPCP SDK does) for a signed PDF and metadata."""
+) -> tuple[DocumentPacket, bytes]:
+    """Build the edXML packet (ZIP-wrapped attachments, as the VPCP SDK does) for a signed PDF and metadata:
+    the model (already checked by the writer) and its bytes."""
     agency = directory.agency(sender)
     day = doc.promulgation_date or to_vn(at).date()
     code = Code(doc.code_number, doc.code_notation)
@@ -322,4 +323,4 @@ def document_packet(
             *(Attachment(name, content, ctype) for name, ctype, content in attachments),
         ),
     )
-    return write_document(packet, encoding=AttachmentEncoding.ZIP)
+    return packet, write_document(packet, encoding=AttachmentEncoding.ZIP)

@@ -349,9 +349,9 @@ class NodeService:
         if not recipients:
             raise InvalidPacket("Không có nơi nhận", "no recipient")
         if len(data) > _INLINE_PARSE_LIMIT:
-            stored, splice = await asyncio.to_thread(append_first, data, self.organ, at)
+            stored, splice = await asyncio.to_thread(append_first, data, self.organ, at, checked=True)
         else:
-            stored, splice = append_first(data, self.organ, at)
+            stored, splice = append_first(data, self.organ, at, checked=True)
         return await self._submit(principal, info, data, stored, splice, recipients, at)
 
     async def submit_document(
@@ -370,7 +370,12 @@ class NodeService:
         to = tuple(self.directory.resolve(c) for c in doc.to)
         if not to:
             raise InvalidPacket("Không có nơi nhận", "no recipient")
-        data = await asyncio.to_thread(
+        if len(pdf) + sum(len(a[2]) for a in attachments) > self.max_packet:
+            raise PacketTooLarge(
+                f"Gói tin vượt giới hạn {self.max_packet // MiB} MB", f"packet exceeds {self.max_packet} bytes"
+            )
+        # The node writes the packet itself from a model the writer checks: nothing to parse back.
+        packet, data = await asyncio.to_thread(
             document_packet, self.directory, agency, OutgoingDocument(**{**doc.__dict__, "to": to}), pdf,
             attachments, at=at, trace_organ=self.organ,
         )
@@ -378,8 +383,6 @@ class NodeService:
             raise PacketTooLarge(
                 f"Gói tin vượt giới hạn {self.max_packet // MiB} MB", f"packet exceeds {self.max_packet} bytes"
             )
-        packet = read_packet(data, limits=self.limits) if len(data) <= _INLINE_PARSE_LIMIT else \
-            await asyncio.to_thread(read_packet, data, limits=self.limits)
         raise_for(check_envelope(packet, self.directory, acting_agency=agency))
         info = describe(packet)
         stored, splice = append_known(data, self.organ, at)

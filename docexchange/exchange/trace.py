@@ -120,8 +120,54 @@ def _find_open(text: str) -> int | None:
     return m.start() if m else None
 
 
-def append_first(data: bytes, organ_id: str, at: datetime) -> tuple[bytes, TraceSplice]:
-    """Parser-guided append (the first node), returning the splice point for the next ones."""
+_HEADER_END = re.compile(rb"</(?:[A-Za-z_][A-Za-z0-9_.-]*:)?edXMLHeader\s*>")
+_TH_CLOSE = re.compile(rb"</((?:[A-Za-z_][A-Za-z0-9_.-]*:)?)TraceHeader\s*>")
+_TH_OPEN = re.compile(rb"<((?:[A-Za-z_][A-Za-z0-9_.-]*:)?)TraceHeader(\s[^>]*)?>")
+_LIST_OPEN = re.compile(rb"<((?:[A-Za-z_][A-Za-z0-9_.-]*:)?)TraceHeaderList(\s[^>]*)?>")
+_HEADER_SCAN = 256 * 1024
+
+
+def splice_in_checked(data: bytes) -> TraceSplice | None:
+    """Where the next TraceHeader goes in a packet that was **just parsed and validated** by the reader (so it has
+    no DOCTYPE or entities), found from the header's markup alone: after the last ``TraceHeader``, or first in
+    an existing ``TraceHeaderList``. None when the header holds CDATA, comments or processing instructions
+    (where ``<`` need not open a tag), declares namespaces on TraceHeader elements, or has no list: the
+    parser-guided splice handles those."""
+    m = _HEADER_END.search(data, 0, min(len(data), _HEADER_SCAN))
+    if m is None:
+        return None
+    header = data[: m.start()]
+    head_start = header.find(b"edXMLHeader")
+    if head_start < 0 or any(tok in header[head_start:] for tok in (b"<![CDATA[", b"<!--", b"<?")):
+        return None
+    closes = list(_TH_CLOSE.finditer(header, head_start))
+    if closes:
+        last = closes[-1]
+        opens = [o for o in _TH_OPEN.finditer(header, head_start, last.start())]
+        if not opens or opens[-1].group(1) != last.group(1) or (opens[-1].group(2) or b"").strip():
+            return None
+        prefix = last.group(1).decode()
+        return TraceSplice(last.end(), f"<{prefix}TraceHeader>")
+    lists = list(_LIST_OPEN.finditer(header, head_start))
+    if len(lists) != 1 or (lists[0].group(2) or b"").strip():
+        return None
+    if header[lists[0].end() - 2 : lists[0].end()] == b"/>":
+        return None
+    prefix = lists[0].group(1).decode()
+    return TraceSplice(lists[0].end(), f"<{prefix}TraceHeader>")
+
+
+def append_first(data: bytes, organ_id: str, at: datetime, *, checked: bool = False) -> tuple[bytes, TraceSplice]:
+    """The first node's append, returning the splice point for the next ones. ``checked``: ``data`` has just
+    been parsed and validated by the reader, so the header's markup can be read directly; otherwise (or when
+    that is not conclusive) the parser-guided splice of :func:`~docexchange.edxml.writer.append_trace`."""
+    if checked:
+        point = splice_in_checked(data)
+        if point is not None:
+            parse_code(organ_id)
+            block = _block(point, organ_id, at)
+            out = data[: point.offset] + block + data[point.offset :]
+            return out, TraceSplice(point.offset + len(block), point.open_tag)
     out = append_trace(data, TraceHeader(organ_id, at))
     return out, splice_from_diff(data, out)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from docexchange.clock import iso_vn, vn_datetime
+from docexchange.clock import to_vn, vn_datetime
 from docexchange.edxml.model import StaffInfo
 from docexchange.errors import Conflict, DocExchangeError, NotFound
 from docexchange.exchange.model import (
@@ -85,7 +85,8 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 def _t(moment: datetime | None) -> str | None:
-    return iso_vn(moment) if moment is not None else None
+    """ISO 8601 in Vietnam time, to the millisecond (``2025-01-05T08:00:00.123+07:00``)."""
+    return to_vn(moment).isoformat(timespec="milliseconds") if moment is not None else None
 
 
 def _agency(request: web.Request) -> str:

@@ -87,3 +87,32 @@ def test_a_wrong_splice_point_falls_back_to_the_parser() -> None:
     assert [t.organ_id for t in read_packet(out2).trace.headers] == NODES[:2]
     assert TraceSplice.from_json({"offset": -1, "open_tag": "<x>"}) is None
     assert TraceSplice.from_json("junk") is None
+
+
+@pytest.mark.parametrize("encoding", [AttachmentEncoding.ZIP, AttachmentEncoding.RAW])
+def test_checked_splice_matches_the_parser_guided_one(encoding: AttachmentEncoding) -> None:
+    data, _ = _document(encoding)
+    fast, fast_splice = append_first(data, NODES[0], T0, checked=True)
+    slow, slow_splice = append_first(data, NODES[0], T0)
+    assert read_packet(fast).trace == read_packet(slow).trace
+    assert [t.organ_id for t in read_packet(fast).trace.headers] == [NODES[0]]
+    again, _ = append_first(fast, NODES[1], T0, checked=True)
+    assert [t.organ_id for t in read_packet(again).trace.headers] == NODES[:2]
+    assert fast_splice.open_tag == slow_splice.open_tag
+
+
+@pytest.mark.parametrize(
+    "mutation",
+    [
+        lambda d: d.replace(b"<edXML:Subject>", b"<edXML:Subject><![CDATA[</edXML:TraceHeaderList>]]>", 1),
+        lambda d: d.replace(b"<edXML:Subject>", b"<!-- </edXML:TraceHeader> --><edXML:Subject>", 1),
+    ],
+)
+def test_checked_splice_declines_what_it_cannot_read_safely(mutation: object) -> None:
+    from docexchange.exchange.trace import splice_in_checked
+
+    data, _ = _document(AttachmentEncoding.RAW)
+    tricky = mutation(data)  # type: ignore[operator]
+    assert splice_in_checked(tricky) is None
+    out, _ = append_first(tricky, NODES[0], T0, checked=True)  # falls back to the parser
+    assert [t.organ_id for t in read_packet(out).trace.headers] == [NODES[0]]
