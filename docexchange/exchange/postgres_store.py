@@ -1029,40 +1029,32 @@ class PostgresStore:
         async def fn(tx: _Tx) -> list[Claimed]:
             c = tx.conn
             await self._register_owner(tx, owner)
-            # Retries whose backoff elapsed join the queue (rows another worker is touching are left to it).
-            await c.execute(
-                """UPDATE deliveries SET state = 'queued', updated_at = $1
-                   WHERE seq IN (SELECT seq FROM deliveries WHERE state = 'retry_wait' AND next_hop = $2
-                                 AND next_attempt_at <= $1 FOR UPDATE SKIP LOCKED)""",
-                now, destination,
-            )
+            # One statement: lock the highest-priority due deliveries nobody else is touching (queued, or
+            # retries whose backoff elapsed), keep the longest prefix within the byte cap (the first always
+            # goes), lease them, and return them with their messages.
             rows = await c.fetch(
-                """SELECT d.seq, m.size FROM deliveries d JOIN messages m ON m.message_id = d.message_id
-                   WHERE d.next_hop = $1 AND d.state = 'queued'
-                   ORDER BY d.rank DESC, d.seq LIMIT $2 FOR UPDATE OF d SKIP LOCKED""",
-                destination, max(1, limit),
+                f"""WITH c AS (
+                        SELECT d.seq, d.rank, m.size FROM deliveries d JOIN messages m ON m.message_id = d.message_id
+                        WHERE d.next_hop = $1
+                        AND (d.state = 'queued' OR (d.state = 'retry_wait' AND d.next_attempt_at <= $3))
+                        ORDER BY d.rank DESC, d.seq LIMIT $2 FOR UPDATE OF d SKIP LOCKED
+                    ), r AS (
+                        SELECT seq, SUM(size) OVER w AS running, ROW_NUMBER() OVER w AS n FROM c
+                        WINDOW w AS (ORDER BY rank DESC, seq)
+                    ), u AS (
+                        UPDATE deliveries d SET state = 'in_flight', lease_owner = $4, lease_until = $5,
+                            attempts = d.attempts + 1, first_attempt_at = COALESCE(d.first_attempt_at, $3),
+                            updated_at = $3
+                        FROM r WHERE d.seq = r.seq AND (r.n = 1 OR r.running <= $6::bigint)
+                        RETURNING d.*
+                    )
+                    SELECT {_DELIVERY_COLS}, {_MESSAGE_COLS}
+                    FROM u AS d JOIN messages m ON m.message_id = d.message_id
+                    LEFT JOIN verifications v ON v.message_id = d.message_id
+                    ORDER BY d.rank DESC, d.seq""",  # noqa: S608 - constant column lists
+                destination, max(1, limit), now, owner, lease_until, max_bytes,
             )
-            chosen: list[int] = []
-            total = 0
-            for r in rows:
-                if chosen and total + int(r["size"]) > max_bytes:
-                    break
-                chosen.append(r["seq"])
-                total += int(r["size"])
-            if not chosen:
-                return []
-            await c.execute(
-                """UPDATE deliveries SET state = 'in_flight', lease_owner = $1, lease_until = $2,
-                   attempts = attempts + 1, first_attempt_at = COALESCE(first_attempt_at, $3), updated_at = $3
-                   WHERE seq = ANY($4::bigint[])""",
-                owner, lease_until, now, chosen,
-            )
-            got = await c.fetch(
-                f"""SELECT {_DELIVERY_COLS}, {_MESSAGE_COLS} {_JOINS}
-                    WHERE d.seq = ANY($1::bigint[]) ORDER BY d.rank DESC, d.seq""",
-                chosen,
-            )
-            return [Claimed(_delivery(r), _message(r)) for r in got]
+            return [Claimed(_delivery(r), _message(r)) for r in rows]
 
         return await self._write(fn, "nhận việc")
 
@@ -1088,23 +1080,25 @@ class PostgresStore:
             c = tx.conn
             if forwarded:
                 # A receipt is proof the next node has it: it applies whoever holds the lease now.
-                await c.execute(
-                    """UPDATE deliveries SET state = 'forwarded', lease_owner = NULL, lease_until = NULL,
-                       next_attempt_at = NULL, last_error = '', updated_at = $1
-                       WHERE delivery_id = ANY($2::text[])
-                       AND state IN ('in_flight', 'queued', 'retry_wait', 'dead')""",
-                    at, [o.delivery_id for o in forwarded],
-                )
                 rows = []
                 for o in forwarded:
                     r = o.receipt
                     stored_at = datetime.fromisoformat(str(r.get("stored_at"))) if r.get("stored_at") else o.at
-                    rows.append((o.delivery_id, str(r.get("node", "")), "stored", stored_at,
-                                 str(r.get("digest", "")), dict(r), ""))
-                await c.executemany(
-                    """INSERT INTO trail (delivery_id, node, event, at, digest, receipt, detail)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING""",
-                    rows,
+                    rows.append((o.delivery_id, str(r.get("node", "")), stored_at, str(r.get("digest", "")), dict(r)))
+                await c.execute(
+                    """WITH u AS (
+                           UPDATE deliveries SET state = 'forwarded', lease_owner = NULL, lease_until = NULL,
+                           next_attempt_at = NULL, last_error = '', updated_at = $1
+                           WHERE delivery_id = ANY($2::text[])
+                           AND state IN ('in_flight', 'queued', 'retry_wait', 'dead')
+                       )
+                       INSERT INTO trail (delivery_id, node, event, at, digest, receipt, detail)
+                       SELECT x.id, x.node, 'stored', x.at, x.digest, x.receipt, ''
+                       FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::jsonb[])
+                            WITH ORDINALITY AS x(id, node, at, digest, receipt, n)
+                       ORDER BY x.n ON CONFLICT DO NOTHING""",
+                    at, [x[0] for x in rows], [x[1] for x in rows], [x[2] for x in rows], [x[3] for x in rows],
+                    [x[4] for x in rows],
                 )
             if retries:
                 await c.execute(
