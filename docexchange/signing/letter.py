@@ -19,7 +19,7 @@ import io
 import random
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, cast
@@ -48,7 +48,6 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from docexchange.clock import VN_TZ
 from docexchange.directory import Agency, Directory, Official
 from docexchange.errors import ConfigError
 from docexchange.fonts import covers_vietnamese, find_font
@@ -128,7 +127,6 @@ class LetterSpec:
     signer_name: str = "Trần Quang Hưng"
     target_bytes: int | None = None
     """Pad with annex pages up to about this size (for benchmarks); None: no padding."""
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def reference(self) -> str:
@@ -441,8 +439,3 @@ def _add_person_field(pdf: bytes, page_index: int, box: Sequence[float]) -> byte
     writer.write(out)
     return out.getvalue()
 
-
-def letter_date_now() -> date:
-    from datetime import datetime
-
-    return datetime.now(VN_TZ).date()
