@@ -155,10 +155,9 @@ class PgTarget:
     def display(self) -> str:
         """The DSN without a password, for messages."""
         parts = urlsplit(self.dsn)
-        host = parts.hostname or ""
-        user = parts.username or ""
-        port = f":{parts.port}" if parts.port else ""
-        return f"{parts.scheme}://{user + '@' if user else ''}{host}{port}{parts.path}#{self.schema}"
+        hosts = parts.netloc.rpartition("@")[2]
+        user = parts.netloc.rpartition("@")[0].partition(":")[0]
+        return f"{parts.scheme}://{user + '@' if user else ''}{hosts}{parts.path}#{self.schema}"
 
 
 def parse_url(url: str, node_id: str, schema: str | None = None) -> PgTarget:
