@@ -120,6 +120,8 @@ class CoreRequest:
     now: datetime
     """The real current time (freshness of online answers kept in the cache)."""
     offline: bool = False
+    hash_document: bool = True
+    """False: leave ``document.sha256`` empty (the caller computes it, in parallel)."""
 
 
 def _msg(code: str, vi: str, en: str) -> Message:
@@ -129,7 +131,7 @@ def _msg(code: str, vi: str, en: str) -> Message:
 def cannot_validate(data: bytes | None, req: CoreRequest, code: str, vi: str, en: str) -> VerificationReport:
     """The report for a document that could not be evaluated at all."""
     doc = DocumentInfo(req.name, len(data) if data is not None else 0,
-                       hashlib.sha256(data).hexdigest() if data is not None else "")
+                       hashlib.sha256(data).hexdigest() if data is not None and req.hash_document else "")
     err = _msg(code, vi, en)
     return VerificationReport(
         document=doc,
@@ -924,7 +926,7 @@ class _DocumentRun:
         """Fully qualified field name → (value, appearance data) as of ``revision``."""
         cache = self.__dict__.setdefault("_field_cache", {})
         if revision in cache:
-            return cache[revision]  # type: ignore[no-any-return]
+            return cache[revision]
         out: dict[str, tuple[Any, ...]] = {}
         hist = self.reader.get_historical_resolver(revision)
 
@@ -938,7 +940,7 @@ class _DocumentRun:
                     return normal.encoded_data
                 return tuple(sorted((str(k), v.encoded_data if isinstance(v, generic.StreamObject) else None)
                                     for k, v in normal.items()))
-            except Exception:  # noqa: BLE001 - unreadable appearance: compared as such
+            except Exception:  # an unreadable appearance is compared as such
                 return "unreadable"
 
         def walk(fields_arr: Any, prefix: str, depth: int) -> None:
@@ -957,8 +959,8 @@ class _DocumentRun:
 
         try:
             walk(hist.root["/AcroForm"]["/Fields"], "", 0)
-        except Exception:  # noqa: BLE001 - no form in that revision, or an unreadable one
-            pass
+        except Exception as exc:  # no form in that revision, or an unreadable one: no fields to compare
+            log.debug("form fields of revision %d unreadable: %s", revision, _safe(exc))
         cache[revision] = out
         return out
 
@@ -1127,7 +1129,7 @@ class _DocumentRun:
         doc = DocumentInfo(
             name=self.req.name,
             size=len(self.data),
-            sha256=hashlib.sha256(self.data).hexdigest(),
+            sha256=hashlib.sha256(self.data).hexdigest() if self.req.hash_document else "",
             revisions=self.revisions,
             pages=self.pages,
         )
