@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ui_harness import COMMUNE_NODE, HONG_GAI, PROVINCE, PROVINCE_NODE, UiBed
+from ui_harness import COMMUNE_NODE, GOVERNMENT_OFFICE, HONG_GAI, PROVINCE, PROVINCE_NODE, UiBed
 
 from docexchange.web.users import DEV_PASSWORD
 
@@ -303,3 +303,136 @@ def test_operator_and_english(ui_bed: UiBed, browser: Any, artifacts: Path, stat
     page.get_by_role("link", name="Tiếng Việt").click()
     assert "Vận hành trục" in page.inner_text("main")
     ctx.close()
+
+
+# -- further flows --------------------------------------------------------------------------------------------
+def _make_and_send(bed: UiBed, node: str, clerk: Any, official: Any, official_id: str, subject: str, query: str,
+                   recipient: str, *, priority: str = "0", amend_reason: str | None = None) -> tuple[str, str]:
+    """Compose (letter form) → the official signs → the clerk seals, adds ``recipient`` and sends. The clerk's
+    page may already be on a pre-filled compose form (update/replace). Returns (sent page path, reference)."""
+    if "/ui/compose" not in clerk.url:
+        clerk.goto(bed.url(node, "/ui/compose"))
+    clerk.get_by_label("Điền mẫu công văn", exact=False).check()
+    clerk.get_by_label("Trích yếu nội dung").fill(subject)
+    clerk.get_by_label("Người ký").select_option(official_id)
+    clerk.get_by_label("Độ khẩn").select_option(priority)
+    clerk.get_by_label("Nội dung văn bản").fill(BODY)
+    if amend_reason is not None:
+        clerk.get_by_label("Lý do cập nhật/thay thế").fill(amend_reason)
+    clerk.get_by_role("button", name="Tạo dự thảo và trình ký").click()
+    clerk.wait_for_url(re.compile(r"/ui/drafts/d[0-9a-f]+$"))
+    draft_path = "/ui/drafts/" + clerk.url.rsplit("/", 1)[1]
+    ref = clerk.locator("h1 .code").inner_text().strip()
+    official.goto(bed.url(node, draft_path))
+    official.locator("input[name=certificate]").first.check()
+    official.get_by_label("Nhập lại mật khẩu để xác nhận ký").fill(DEV_PASSWORD)
+    official.get_by_role("button", name="Ký số").click()
+    official.wait_for_url(bed.url(node, draft_path))
+    assert official.locator("[data-draft-state]").get_attribute("data-draft-state") == "signed"
+    clerk.goto(bed.url(node, draft_path))
+    clerk.get_by_role("button", name="Đóng dấu (ký số cơ quan)").click()
+    clerk.wait_for_load_state()
+    assert clerk.locator("[data-draft-state]").get_attribute("data-draft-state") == "sealed"
+    if clerk.locator("ul.chips li", has_text=recipient).count() == 0:
+        clerk.get_by_label("Tìm cơ quan theo tên hoặc mã").fill(query)
+        clerk.get_by_role("button", name="Tìm").click()
+        clerk.locator(f"button[data-add='{recipient}']").click()
+        clerk.wait_for_load_state()
+    clerk.get_by_role("button", name="Gửi văn bản").click()
+    clerk.wait_for_url(re.compile(r"/ui/sent/m[0-9a-f]+$"))
+    return "/ui/sent/" + clerk.url.rsplit("/", 1)[1], ref
+
+
+def _open_inbox_item(bed: UiBed, page: Any, ref: str) -> str:
+    page.goto(bed.url(PROVINCE_NODE, "/ui/inbox"))
+    _reload_until(page, lambda: page.locator("tr[data-delivery]", has_text=f"số {ref}").count() == 1,
+                  what=f"{ref} in the province's inbox")
+    page.locator("tr[data-delivery]", has_text=f"số {ref}").get_by_role("link").first.click()
+    page.wait_for_url(re.compile(r"/ui/inbox/m"))
+    return "/ui/inbox/" + page.url.rsplit("/ui/inbox/", 1)[1]
+
+
+def _status_of(page: Any, recipient: str) -> str | None:
+    cell = page.locator(f"tr[data-recipient='{recipient}'] [data-status]")
+    return cell.get_attribute("data-status") if cell.count() == 1 else None
+
+
+def test_return_recall_and_replace(ui_bed: UiBed, browser: Any, artifacts: Path, state: dict[str, Any]) -> None:
+    bed = ui_bed
+    clerk_ctx, official_ctx, province_ctx = _context(browser), _context(browser), _context(browser)
+    clerk, official, province = clerk_ctx.new_page(), official_ctx.new_page(), province_ctx.new_page()
+    _login(clerk, bed, COMMUNE_NODE, "h49-honggai-van-thu")
+    _login(official, bed, COMMUNE_NODE, "h49-honggai-pho-chu-tich")
+    _login(province, bed, PROVINCE_NODE, "h49-van-thu")
+
+    # returned (02) with a reason, and the sender reads the reason
+    sent_b, ref_b = _make_and_send(bed, COMMUNE_NODE, clerk, official, "h49-honggai-pho-chu-tich",
+                                   "Về việc đề nghị cấp kinh phí sửa chữa trụ sở", "tỉnh quảng ninh", PROVINCE)
+    _open_inbox_item(bed, province, ref_b)
+    province.get_by_label("Lý do trả lại").fill("Văn bản gửi sai thẩm quyền, đề nghị gửi Sở Tài chính")
+    province.get_by_role("button", name="Trả lại văn bản (02)").click()
+    province.wait_for_load_state()
+    assert "Đã gửi trạng thái 02" in province.inner_text("main")
+    clerk.goto(bed.url(COMMUNE_NODE, sent_b))
+    _reload_until(clerk, lambda: _status_of(clerk, PROVINCE) == "02", what="status 02 at the sender")
+    assert "Văn bản gửi sai thẩm quyền" in clerk.inner_text("main")
+    _shot(clerk, artifacts, "18-bi-tra-lai")
+
+    # replaced: "Thay thế" from the sent page → a new, re-signed document naming the one it replaces
+    clerk.get_by_role("link", name="Thay thế").click()
+    clerk.wait_for_url(re.compile(r"/ui/compose\?amend="))
+    assert "thay thế" in clerk.inner_text("main")
+    _, ref_b2 = _make_and_send(bed, COMMUNE_NODE, clerk, official, "h49-honggai-pho-chu-tich",
+                                     "Về việc đề nghị cấp kinh phí sửa chữa trụ sở (thay thế)", "tỉnh quảng ninh",
+                                     PROVINCE, amend_reason="Gửi lại đúng thẩm quyền")
+    _open_inbox_item(bed, province, ref_b2)
+    assert province.locator("[data-business='3']").count() == 1
+    _shot(province, artifacts, "19-van-ban-thay-the")
+
+    # recalled (13): the recipient agrees (15) and the document leaves its inbox
+    sent_c, ref_c = _make_and_send(bed, COMMUNE_NODE, clerk, official, "h49-honggai-pho-chu-tich",
+                                   "Về việc mời họp giao ban tháng", "tỉnh quảng ninh", PROVINCE, priority="1")
+    item_c = _open_inbox_item(bed, province, ref_c)
+    clerk.goto(bed.url(COMMUNE_NODE, sent_c))
+    clerk.on("dialog", lambda d: d.accept())
+    clerk.get_by_label("Lý do thu hồi").fill("Văn bản có sai sót về thời gian họp")
+    clerk.get_by_role("button", name="Thu hồi").click()
+    clerk.wait_for_load_state()
+    assert "Đã thu hồi" in clerk.inner_text("main")
+    province.goto(bed.url(PROVINCE_NODE, item_c))
+    _reload_until(province, lambda: province.get_by_role("button", name="Đồng ý thu hồi (15)").count() == 1,
+                  what="the recall request at the recipient")
+    _shot(province, artifacts, "20-de-nghi-thu-hoi")
+    province.get_by_role("button", name="Đồng ý thu hồi (15)").click()
+    province.wait_for_url(re.compile(r"/ui/inbox$"))
+    assert f"số {ref_c}" not in province.inner_text("main")
+    clerk.goto(bed.url(COMMUNE_NODE, sent_c))
+    _reload_until(clerk, lambda: _status_of(clerk, PROVINCE) == "15", what="status 15 at the sender")
+    _shot(clerk, artifacts, "21-da-thu-hoi")
+    for c in (clerk_ctx, official_ctx, province_ctx):
+        c.close()
+
+
+def test_dead_letter_resend(ui_bed: UiBed, browser: Any, artifacts: Path) -> None:
+    """A document to the Government Office goes through the national axis, which is down: after the route's two
+    attempts it is a dead letter on the operator's page, and the operator puts it back in the queue."""
+    bed = ui_bed
+    clerk_ctx, official_ctx, op_ctx = _context(browser), _context(browser), _context(browser)
+    clerk, official, op = clerk_ctx.new_page(), official_ctx.new_page(), op_ctx.new_page()
+    _login(clerk, bed, PROVINCE_NODE, "h49-van-thu")
+    _login(official, bed, PROVINCE_NODE, "h49-chu-tich")
+    sent, _ = _make_and_send(bed, PROVINCE_NODE, clerk, official, "h49-chu-tich",
+                             "Báo cáo tình hình triển khai văn bản điện tử của tỉnh", "G22", GOVERNMENT_OFFICE)
+    _login(op, bed, PROVINCE_NODE, "van-hanh")
+    _reload_until(op, lambda: op.locator("tr[data-dead]").count() >= 1, what="a dead letter on the ops page")
+    row = op.locator("tr[data-dead]").first
+    assert GOVERNMENT_OFFICE in row.get_attribute("data-dead")
+    assert "vdxp" in row.inner_text()
+    _shot(op, artifacts, "22-thu-chet")
+    row.get_by_role("button", name="Gửi lại").click()
+    op.wait_for_load_state()
+    assert "Đã đưa lại vào hàng đợi" in op.inner_text("main")
+    clerk.goto(bed.url(PROVINCE_NODE, sent))
+    assert "Văn phòng Chính phủ" in clerk.inner_text("main")
+    for c in (clerk_ctx, official_ctx, op_ctx):
+        c.close()

@@ -22,6 +22,7 @@ __all__ = [
     "CHROMIUM",
     "CHROMIUM_ARGS",
     "COMMUNE_NODE",
+    "GOVERNMENT_OFFICE",
     "HONG_GAI",
     "PROVINCE",
     "PROVINCE_NODE",
@@ -44,12 +45,17 @@ SO_NOI_VU = "000.00.01.H49"
 """Sở Nội vụ tỉnh Quảng Ninh: another agency of the provincial node."""
 COMMUNE_NODE = "lgsp-h49-hg"
 PROVINCE_NODE = "lgsp-h49"
+GOVERNMENT_OFFICE = "000.00.00.G22"
+"""Văn phòng Chính phủ, on the national axis ``vdxp`` (not running in these tests)."""
 
 
 def write_ui_project(base: Path, keys_dir: Path, pki_port: int) -> Settings:
     """The exchange harness's project (sample directory, free ports, arrival verification on) plus a
     commune-level axis node for Hồng Gai under the Quảng Ninh node."""
-    write_project(base, keys_dir, pki_port, verify=True, four_level=False)
+    # The national axis is not started in these tests: deliveries routed to it die after two attempts, so the
+    # operator's page has real dead letters to show and resend.
+    write_project(base, keys_dir, pki_port, verify=True, four_level=False,
+                  exchange={"routes": [{"peer": "vdxp", "max_attempts": 2, "retry_window_hours": 1.0}]})
     path = base / "config" / "agencies.toml"
     data = tomllib.loads(path.read_text("utf-8"))
     data["nodes"].append({"id": COMMUNE_NODE, "name": "Trục liên thông phường Hồng Gai", "parent": PROVINCE_NODE,

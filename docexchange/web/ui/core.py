@@ -124,6 +124,12 @@ class UiContext:
 
 UI = web.AppKey("ui", UiContext)
 
+SESSION_KEY = web.RequestKey("ui_session", Session)
+DIRTY_KEY = web.RequestKey("ui_session_dirty", bool)
+LANG_KEY = web.RequestKey("ui_lang", Lang)
+USER_KEY = web.RequestKey("ui_user", object)
+SET_LANG_KEY = web.RequestKey("ui_set_lang", str)
+
 
 # -- request state --------------------------------------------------------------------------------------------
 def ctx_of(request: web.Request) -> UiContext:
@@ -131,23 +137,21 @@ def ctx_of(request: web.Request) -> UiContext:
 
 
 def user_of(request: web.Request) -> UserAccount | None:
-    user: UserAccount | None = request.get("ui_user")
-    return user
+    user = request.get(USER_KEY)
+    return user if isinstance(user, UserAccount) else None
 
 
 def lang_of(request: web.Request) -> Lang:
-    lang: Lang = request.get("ui_lang") or Lang()
-    return lang
+    return request.get(LANG_KEY) or Lang()
 
 
 def session_of(request: web.Request) -> Session:
-    session: Session = request["ui_session"]
-    return session
+    return request[SESSION_KEY]
 
 
 def set_session(request: web.Request, session: Session) -> None:
-    request["ui_session"] = session
-    request["ui_session_dirty"] = True
+    request[SESSION_KEY] = session
+    request[DIRTY_KEY] = True
 
 
 def flash(request: web.Request, kind: str, vi: str, en: str) -> None:
@@ -222,7 +226,7 @@ def render(request: web.Request, template: str, *, status: int = 200, active: st
     ctx = ctx_of(request)
     lang = lang_of(request)
     user = user_of(request)
-    session = request.get("ui_session")
+    session = request.get(SESSION_KEY)
     flashes = list(session.flash) if session is not None else []
     if flashes:
         set_session(request, Session(**{**session.__dict__, "flash": ()}))
@@ -425,15 +429,15 @@ async def ui_middleware(request: web.Request,
     fresh = session is None or session.expired(now)
     if session is None or session.expired(now):
         session = Session.anonymous(now)
-    request["ui_session"] = session
-    request["ui_session_dirty"] = fresh and request.method == "GET"
+    request[SESSION_KEY] = session
+    request[DIRTY_KEY] = fresh and request.method == "GET"
     lang_code = pick_lang(request.cookies.get(LANG_COOKIE), request.query.get("lang"), None)
-    request["ui_lang"] = Lang(lang_code)
+    request[LANG_KEY] = Lang(lang_code)
     user = _load_user(ctx, session)
     if session.username is not None and user is None:
         session = Session.anonymous(now)
         set_session(request, session)
-    request["ui_user"] = user
+    request[USER_KEY] = user
     try:
         if request.method not in ("GET", "HEAD", "OPTIONS") and not _origin_ok(request):
             raise Forbidden("Yêu cầu đến từ trang khác bị từ chối", "cross-site request refused")
@@ -459,15 +463,15 @@ async def ui_middleware(request: web.Request,
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         resp = _error_page(request, 500, "Lỗi nội bộ của hệ thống, vui lòng thử lại", "internal error, please retry")
-    session = request["ui_session"]
-    if request.get("ui_session_dirty") or (
+    session = request[SESSION_KEY]
+    if request.get(DIRTY_KEY) or (
         session.username is not None and now - session.seen > REFRESH_AFTER.total_seconds()
     ):
         if session.username is not None:
             session = Session(**{**session.__dict__, "seen": int(now)})
         _set_cookie(resp, request, ctx, session)
-    if request.get("ui_set_lang"):
-        resp.set_cookie(LANG_COOKIE, request["ui_set_lang"], path="/", httponly=True, samesite="Strict",
+    if request.get(SET_LANG_KEY):
+        resp.set_cookie(LANG_COOKIE, request[SET_LANG_KEY], path="/", httponly=True, samesite="Strict",
                         secure=secure, max_age=365 * 86400)
     _static_cache(request, resp)
     _security_headers(resp)

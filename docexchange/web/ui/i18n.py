@@ -74,6 +74,21 @@ _EVENTS = {
     "resent": ("gửi lại", "resent"),
     "recalled": ("đã thu hồi", "recalled"),
     "rejected": ("bị từ chối", "rejected"),
+    "purged": ("thư chết đã bị xóa", "dead letter purged"),
+    "recall_requested": ("nơi gửi đề nghị thu hồi/cập nhật/thay thế", "the sender asks to recall/update/replace"),
+}
+
+_RECALL_REQUESTS = {
+    "13": ("lấy lại (13)", "recall (13)"),
+    "revoke": ("thu hồi", "revocation"),
+    "update": ("cập nhật", "update"),
+    "replace": ("thay thế", "replacement"),
+}
+
+RECALL_STATES = {
+    "requested": ("đang đề nghị thu hồi", "recall requested"),
+    "agreed": ("đã đồng ý thu hồi", "recall agreed"),
+    "refused": ("từ chối thu hồi", "recall refused"),
 }
 
 
@@ -108,6 +123,13 @@ def detail_label(event: str, detail: str, lang: str) -> str:
     """A trail entry's detail, translated where it is a known word (a verification verdict)."""
     if event == "verified" and detail in Verification._value2member_map_:
         return verification_label(Verification(detail), lang)
+    if event == "recall_requested" and detail in _RECALL_REQUESTS:
+        vi, en = _RECALL_REQUESTS[detail]
+        return en if lang == "en" else vi
+    if event == "recalled" and detail.startswith("recall agreed"):
+        return "recall agreed (15)" if lang == "en" else "nơi nhận đồng ý thu hồi (15)"
+    if event == "recalled" and detail == "recalled before sending":
+        return detail if lang == "en" else "rút lại trước khi chuyển đi"
     return detail
 
 
@@ -170,6 +192,10 @@ class Lang:
 
     def detail(self, event: str, detail: str) -> str:
         return detail_label(event, detail, self.code)
+
+    def recall(self, state: str) -> str:
+        vi, en = RECALL_STATES.get(state, (state, state))
+        return en if self.en else vi
 
     def functions(self) -> dict[str, Callable[..., str]]:
         return {"T": self.t, "long_date": self.long_date, "short_date": self.short_date, "when": self.when,

@@ -104,7 +104,8 @@ class Session:
         return bool(token) and hmac.compare_digest(self.csrf.encode(), (token or "").encode())
 
     def with_flash(self, kind: str, vi: str, en: str) -> Session:
-        return replace(self, flash=(*self.flash[-3:], (kind, vi[:300], en[:300])))
+        """Keep the newest two messages, each cut to 160 characters (the cookie stays well under 4 KB)."""
+        return replace(self, flash=(*self.flash[-1:], (kind, vi[:160], en[:160])))
 
     def to_json(self) -> dict[str, Any]:
         return {"u": self.username, "e": self.epoch, "c": self.csrf, "i": self.issued, "s": self.seen,
@@ -129,6 +130,8 @@ class SessionCodec:
     def seal(self, session: Session, name: str) -> str:
         nonce = secrets.token_bytes(12)
         body = json.dumps(session.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
+        if len(body) > 2400:  # never let messages push the cookie over the browsers' 4 KB limit
+            body = json.dumps(replace(session, flash=()).to_json(), separators=(",", ":")).encode()
         return base64.urlsafe_b64encode(nonce + self._aead.encrypt(nonce, body, name.encode())).decode().rstrip("=")
 
     def open(self, value: str | None, name: str) -> Session | None:

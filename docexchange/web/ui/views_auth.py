@@ -10,6 +10,8 @@ from aiohttp import web
 from docexchange.errors import AuthError, ConfigError
 from docexchange.web.ui.core import (
     PREFIX,
+    SET_LANG_KEY,
+    USER_KEY,
     ctx_of,
     flash,
     lang_of,
@@ -72,7 +74,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         else:
             ctx.throttle.succeeded(f"u:{username}")
             set_session(request, Session.signed_in(user.username, user.session_epoch, time.time()))
-            request["ui_user"] = user
+            request[USER_KEY] = user
             raise redirect(target)
     lang = lang_of(request)
     return render(request, "login.html", status=401, next=target, username=username,
@@ -82,7 +84,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 async def logout(request: web.Request) -> web.StreamResponse:
     await read_form(request)
     set_session(request, Session.anonymous(time.time()))
-    request["ui_user"] = None
+    request[USER_KEY] = None
     resp = redirect(f"{PREFIX}/login")
     raise resp
 
@@ -91,7 +93,7 @@ async def set_lang(request: web.Request) -> web.StreamResponse:
     code = request.match_info["code"]
     if code not in LANGS:
         raise web.HTTPNotFound()
-    request["ui_set_lang"] = code
+    request[SET_LANG_KEY] = code
     raise redirect(safe_next(request.query.get("next")))
 
 
@@ -124,7 +126,7 @@ async def change_password(request: web.Request) -> web.StreamResponse:
     fresh = ctx.users.get(user.username)
     assert fresh is not None
     set_session(request, Session.signed_in(fresh.username, fresh.session_epoch, time.time()))
-    request["ui_user"] = fresh
+    request[USER_KEY] = fresh
     flash(request, "ok", "Đã đổi mật khẩu", "password changed")
     raise redirect(f"{PREFIX}/account")
 

@@ -81,8 +81,10 @@ async def _probe(request: web.Request, peers: list[str]) -> dict[str, dict[str, 
         try:
             await asyncio.wait_for(transport.ping(peer), 5.0)
         except (TimeoutError, DocExchangeError) as exc:
-            msg = exc.message_vi if isinstance(exc, DocExchangeError) else "quá thời gian chờ"
-            out[peer] = {"ok": False, "error": msg}
+            if isinstance(exc, DocExchangeError):
+                out[peer] = {"ok": False, "error_vi": exc.message_vi, "error_en": exc.message_en}
+            else:
+                out[peer] = {"ok": False, "error_vi": "quá thời gian chờ", "error_en": "timed out"}
         else:
             out[peer] = {"ok": True, "ms": round((time.monotonic() - start) * 1000)}
 
