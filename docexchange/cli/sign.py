@@ -224,7 +224,7 @@ def _blank_png() -> bytes:
 @click.option("--official", default="h49-halong-chu-tich", show_default=True,
               help="Người ký trong danh bạ (cơ quan, chức vụ, họ tên) — the signing official.")
 @click.option("--number", default="05", show_default=True, help="Số văn bản.")
-@click.option("--notation", default=None, help="Ký hiệu (mặc định QĐ-…) — notation, e.g. QĐ-UBND.")
+@click.option("--notation", default=None, help="Ký hiệu (mặc định theo loại: QĐ-UBND, UBND-VP…) — notation.")
 @click.option("--date", "issued", default="2025-01-05", show_default=True, help="Ngày ban hành YYYY-MM-DD.")
 @click.option("--type", "doc_type", default="QUYẾT ĐỊNH", show_default=True, help="Tên loại văn bản.")
 @click.option("--subject", default=None, help="Trích yếu nội dung.")

@@ -48,12 +48,12 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from docexchange.directory import Agency, Directory, Official
+from docexchange.directory import Agency, Directory
 from docexchange.errors import ConfigError
 from docexchange.fonts import covers_vietnamese, find_font
 from docexchange.signing.appearance import VIETNAMESE_CHARSET, prepared_font
 
-__all__ = ["PERSON_FIELD", "LetterSpec", "make_letter", "parse_size"]
+__all__ = ["PERSON_FIELD", "LetterSpec", "default_notation", "make_letter", "organ_abbreviation", "parse_size"]
 
 PERSON_FIELD = "nd30_person"
 """Name of the empty signature field our template leaves in the signature block."""
@@ -105,6 +105,47 @@ _DEFAULT_BODY = (
 )
 
 
+_LETTER_BODY = (
+    "Thực hiện Nghị định số 30/2020/NĐ-CP ngày 05 tháng 3 năm 2020 của Chính phủ về công tác văn thư và Quyết "
+    "định số 28/2018/QĐ-TTg ngày 12 tháng 7 năm 2018 của Thủ tướng Chính phủ về việc gửi, nhận văn bản điện tử "
+    "giữa các cơ quan trong hệ thống hành chính nhà nước, đề nghị các cơ quan, đơn vị thực hiện như sau:",
+    "1. Gửi, nhận văn bản điện tử qua trục liên thông văn bản; văn bản điện tử gửi đi phải được người có thẩm "
+    "quyền ký số và văn thư ký số của cơ quan theo đúng thể thức quy định.",
+    "2. Văn thư kiểm tra tính xác thực, toàn vẹn của văn bản điện tử đến; trả lại văn bản không hợp lệ hoặc gửi "
+    "sai địa chỉ qua hệ thống và xác nhận đã nhận văn bản trong ngày.",
+    "3. Trong quá trình thực hiện, nếu có vướng mắc, đề nghị phản ánh về Văn phòng để được hướng dẫn.",
+    "Trân trọng./.",
+)
+
+_TYPE_ABBREVIATIONS = {
+    "QUYẾT ĐỊNH": "QĐ", "CHỈ THỊ": "CT", "THÔNG BÁO": "TB", "KẾ HOẠCH": "KH", "BÁO CÁO": "BC", "TỜ TRÌNH": "TTr",
+    "GIẤY MỜI": "GM", "HƯỚNG DẪN": "HD", "CHƯƠNG TRÌNH": "CTr", "BIÊN BẢN": "BB", "CÔNG ĐIỆN": "CĐ",
+}
+
+
+def organ_abbreviation(name: str, short_name: str = "") -> str:
+    """``UBND`` for a people's committee, the directory's acronym (``VPCP``, ``BNV``), else the initials of
+    the name before the place (``Sở Nội vụ tỉnh Quảng Ninh`` → ``SNV``)."""
+    if short_name and " " not in short_name and short_name.isupper():
+        return short_name
+    if name.lower().startswith("ủy ban nhân dân"):
+        return "UBND"
+    words = []
+    for word in name.split():
+        if word.lower() in ("tỉnh", "thành", "huyện", "quận", "xã", "phường", "thị"):
+            break
+        words.append(word)
+    return "".join(w[0] for w in words).upper() or "CQ"
+
+
+def default_notation(doc_type: str, organ: str) -> str:
+    """Ký hiệu per NĐ 30 Phụ lục VI: ``QĐ-UBND`` for a decision, ``UBND-VP`` for a công văn."""
+    kind = doc_type.strip().upper()
+    if kind == "CÔNG VĂN":
+        return f"{organ}-VP"
+    return f"{_TYPE_ABBREVIATIONS.get(kind, 'VB')}-{organ}"
+
+
 @dataclass(frozen=True)
 class LetterSpec:
     """What the letter says. Defaults give Quyết định số 05/QĐ-UBND of UBND thành phố Hạ Long."""
@@ -113,15 +154,22 @@ class LetterSpec:
     parent_name: str = ""
     """Cơ quan chủ quản printed above the agency (empty for a people's committee, which prints its own name)."""
     number: str = "05"
-    notation: str = "QĐ-UBND"
+    notation: str = ""
+    """Ký hiệu; empty: from the document type and the agency (``QĐ-UBND``, ``UBND-VP`` for a công văn)."""
     place: str = "Hạ Long"
     issued: date = date(2025, 1, 5)
     doc_type: str = "QUYẾT ĐỊNH"
     subject: str = "Ban hành Quy chế tiếp nhận, xử lý và phát hành văn bản điện tử"
-    body: tuple[str, ...] = _DEFAULT_BODY
-    """Paragraphs (reportlab mini-markup allowed); a paragraph starting with ``@`` is a centred bold heading."""
-    recipients: tuple[str, ...] = ("Như Điều 3;", "UBND tỉnh Quảng Ninh (b/c);", "CT, các PCT UBND thành phố;",
-                                   "Lưu: VT, VP.")
+    body: tuple[str, ...] = ()
+    """Paragraphs (reportlab mini-markup allowed); a paragraph starting with ``@`` is a centred bold heading.
+    Empty: a sample text for the document type."""
+    recipients: tuple[str, ...] = ()
+    """Nơi nhận lines; empty: the usual ones for the document type."""
+    addressee: str = "Các cơ quan chuyên môn, đơn vị trực thuộc."
+    """``Kính gửi`` line of a công văn."""
+    report_to: str = "UBND tỉnh Quảng Ninh"
+    """Superior body that receives the document for information (``(b/c)``) in the default nơi nhận."""
+    organ_abbreviation: str = "UBND"
     competence: str = "TM. ỦY BAN NHÂN DÂN"
     position: str = "CHỦ TỊCH"
     signer_name: str = "Trần Quang Hưng"
@@ -129,9 +177,27 @@ class LetterSpec:
     """Pad with annex pages up to about this size (for benchmarks); None: no padding."""
 
     @property
+    def is_cong_van(self) -> bool:
+        return self.doc_type.strip().upper() == "CÔNG VĂN"
+
+    @property
     def reference(self) -> str:
         """The number and notation as printed: ``05/QĐ-UBND``."""
-        return f"{self.number}/{self.notation}"
+        return f"{self.number}/{self.notation or default_notation(self.doc_type, self.organ_abbreviation)}"
+
+    @property
+    def paragraphs(self) -> tuple[str, ...]:
+        if self.body:
+            return self.body
+        return _DEFAULT_BODY if self.doc_type.strip().upper() == "QUYẾT ĐỊNH" else _LETTER_BODY
+
+    @property
+    def recipient_lines(self) -> tuple[str, ...]:
+        if self.recipients:
+            return self.recipients
+        first = "Như Điều 3;" if self.doc_type.strip().upper() == "QUYẾT ĐỊNH" else "Như trên;"
+        superior = (f"{self.report_to} (b/c);",) if self.report_to else ()
+        return (first, *superior, "Lãnh đạo cơ quan;", "Lưu: VT, VP.")
 
     @classmethod
     def for_official(cls, directory: Directory, official_id: str, **overrides: Any) -> LetterSpec:
@@ -145,7 +211,8 @@ class LetterSpec:
             competence=official.competence,
             position=official.position,
             signer_name=official.full_name,
-            notation=_default_notation(agency, official),
+            report_to=(parent.short_name or parent.name) if parent else "",
+            organ_abbreviation=organ_abbreviation(agency.name, agency.short_name),
         )
         return replace(spec, **overrides)
 
@@ -154,11 +221,6 @@ def _parent_line(agency: Agency, parent: Agency | None) -> str:
     if parent is None or agency.name.lower().startswith("ủy ban nhân dân"):
         return ""
     return parent.short_name or parent.name
-
-
-def _default_notation(agency: Agency, official: Official) -> str:
-    short = agency.short_name.split()[0] if agency.short_name else "UBND"
-    return f"QĐ-{short.upper()}" if short.isupper() else "QĐ-UBND"
 
 
 # -- fonts -----------------------------------------------------------------------------------------------------
@@ -251,6 +313,7 @@ def _styles(f: dict[str, str]) -> dict[str, ParagraphStyle]:
         "national": ps("national", "bold", 12),
         "motto": ps("motto", "bold", 13),
         "number": ps("number", "regular", 13),
+        "vv": ps("vv", "regular", 12, spaceBefore=2),
         "date": ps("date", "italic", 13),
         "type": ps("type", "bold", 14),
         "subject": ps("subject", "bold", 14),
@@ -289,6 +352,11 @@ def _header(spec: LetterSpec, st: dict[str, ParagraphStyle], f: dict[str, str]) 
     left.append(_Rule(22 * mm, 80 * mm))
     left.append(Spacer(1, 4))
     left.append(Paragraph(f"Số: {_escape(spec.reference)}", st["number"]))
+    if spec.is_cong_van:
+        subject = spec.subject.strip()
+        for lead in ("Về việc ", "về việc ", "V/v ", "v/v "):
+            subject = subject.removeprefix(lead)
+        left.append(Paragraph(f"V/v {_escape(subject)}", st["vv"]))
     motto = "Độc lập - Tự do - Hạnh phúc"
     right: list[Flowable] = [
         Paragraph("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", st["national"]),
@@ -310,7 +378,7 @@ def _header(spec: LetterSpec, st: dict[str, ParagraphStyle], f: dict[str, str]) 
 
 def _signature_block(spec: LetterSpec, st: dict[str, ParagraphStyle], sink: dict[str, Any]) -> Table:
     to: list[Flowable] = [Paragraph("Nơi nhận:", st["to_head"])]
-    to += [Paragraph(f"- {_escape(r)}", st["to"]) for r in spec.recipients]
+    to += [Paragraph(f"- {_escape(r)}", st["to"]) for r in spec.recipient_lines]
     sign: list[Flowable] = []
     if spec.competence:
         sign.append(Paragraph(_escape(spec.competence.upper()), st["sign"]))
@@ -345,7 +413,8 @@ def _annex_scans(nbytes: int, seed: str) -> list[tuple[bytes, int, int]]:
 
 def _spec_text(spec: LetterSpec) -> str:
     parts = [spec.agency_name, spec.parent_name, spec.number, spec.notation, spec.place, spec.doc_type,
-             spec.subject, *spec.body, *spec.recipients, spec.competence, spec.position, spec.signer_name]
+             spec.subject, *spec.paragraphs, *spec.recipient_lines, spec.competence, spec.position, spec.signer_name,
+             spec.addressee, spec.reference]
     text = "".join(parts)
     return text + text.upper() + text.lower()
 
@@ -362,15 +431,19 @@ def _build(spec: LetterSpec, font: str, pad_bytes: int) -> tuple[bytes, dict[str
         author=spec.agency_name, subject=spec.subject, creator="docexchange sample-letter", lang="vi",
     )
     story: list[Flowable] = [_header(spec, st, f), Spacer(1, 9 * mm)]
-    story.append(Paragraph(_escape(spec.doc_type.upper()), st["type"]))
-    story.append(Paragraph(_escape(spec.subject), st["subject"]))
-    story.append(_Rule(40 * mm, 165 * mm))
-    if spec.doc_type.upper() == "QUYẾT ĐỊNH":
-        story.append(Paragraph(f"{_escape(spec.position.upper())} {_escape(spec.agency_name.upper())}",
-                               st["authority"]))
+    if spec.is_cong_van:  # a công văn: no title, trích yếu under the number, then "Kính gửi"
+        story.append(Paragraph(f"Kính gửi: {_escape(spec.addressee)}", st["authority"]))
+        story.append(Spacer(1, 3 * mm))
     else:
-        story.append(Spacer(1, 6 * mm))
-    for para in spec.body:
+        story.append(Paragraph(_escape(spec.doc_type.upper()), st["type"]))
+        story.append(Paragraph(_escape(spec.subject), st["subject"]))
+        story.append(_Rule(40 * mm, 165 * mm))
+        if spec.doc_type.strip().upper() == "QUYẾT ĐỊNH":
+            story.append(Paragraph(f"{_escape(spec.position.upper())} {_escape(spec.agency_name.upper())}",
+                                   st["authority"]))
+        else:
+            story.append(Spacer(1, 6 * mm))
+    for para in spec.paragraphs:
         if para.startswith("@"):
             story.append(Paragraph(para[1:], st["heading"]))
         else:

@@ -85,3 +85,20 @@ def test_parse_size() -> None:
     for bad in ("", "abc", "0", "-1MB", "900GB"):
         with pytest.raises(ConfigError):
             parse_size(bad)
+
+
+def test_cong_van_layout_and_notations(directory: Directory, tmp_path: Path) -> None:
+    from docexchange.signing.letter import default_notation, organ_abbreviation
+
+    spec = LetterSpec.for_official(directory, "h57-phuvang-pho-chu-tich", doc_type="CÔNG VĂN", number="128",
+                                   subject="Về việc triển khai gửi, nhận văn bản điện tử")
+    assert spec.reference == "128/UBND-VP"
+    text = _text(make_letter(spec), tmp_path)
+    assert "V/v triển khai gửi" in text and "về việc" not in text.lower().split("v/v")[1][:20]
+    assert "Kính gửi:" in text and "Trân trọng./." in text and "Như trên;" in text
+    assert "UBND TP Huế (b/c)" in text
+    assert "QUYẾT ĐỊNH" not in text
+    assert organ_abbreviation("Sở Nội vụ tỉnh Quảng Ninh") == "SNV"
+    assert organ_abbreviation("Văn phòng Chính phủ", "VPCP") == "VPCP"
+    assert default_notation("THÔNG BÁO", "UBND") == "TB-UBND"
+    assert LetterSpec().reference == "05/QĐ-UBND"

@@ -276,7 +276,7 @@ def test_seal_is_placed_over_the_left_third_of_the_signature(person_then_seal: d
 def test_signature_block_on_a_later_page(service: SigningService, root_pem: Path) -> None:
     from docexchange.signing import LetterSpec, make_letter
 
-    long_body = LetterSpec().body * 3
+    long_body = LetterSpec().paragraphs * 3
     letter = make_letter(LetterSpec(body=long_body))
     reader = PdfFileReader(io.BytesIO(letter))
     assert reader.root["/Pages"]["/Count"] >= 2
