@@ -128,6 +128,7 @@ async def run_forever(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    _profiling(loop)
     try:
         if trust_services:
             runners.append(await start_trust_services(settings))
@@ -141,6 +142,29 @@ async def run_forever(
         await nodeset.stop()
         for runner in reversed(runners):
             await runner.cleanup()
+
+
+def _profiling(loop: asyncio.AbstractEventLoop) -> None:
+    """With ``$DOCEXCHANGE_PROFILE=<path>``: SIGUSR1 starts cProfile in this process, SIGUSR2 stops it and writes
+    ``<path>.<pid>.prof`` (to look at a running node in its steady state, without start-up)."""
+    import os
+
+    target = os.environ.get("DOCEXCHANGE_PROFILE")
+    if not target:
+        return
+    import cProfile
+
+    prof = cProfile.Profile()
+
+    def start() -> None:
+        prof.enable()
+
+    def dump() -> None:
+        prof.disable()
+        prof.dump_stats(f"{target}.{os.getpid()}.prof")
+
+    loop.add_signal_handler(signal.SIGUSR1, start)
+    loop.add_signal_handler(signal.SIGUSR2, dump)
 
 
 @click.command()

@@ -207,7 +207,9 @@ class Dispatcher:
             for ev in c.message.meta.get("reports", []) or []:
                 if isinstance(ev, dict) and "delivery_id" in ev:
                     reported.append(str(ev["delivery_id"]))
-        trails = await self.store.reports_trail([c.delivery.delivery_id for c in claimed] + reported)
+        # Only delivery reports carry trail entries (upstream, to the sender's node, which keeps the whole
+        # journey); a packet going downstream travels without its past.
+        trails = await self.store.reports_trail(reported) if reported else {}
         by_message: dict[str, list[Claimed]] = {}
         for c in claimed:
             by_message.setdefault(c.message.message_id, []).append(c)
@@ -220,8 +222,6 @@ class Dispatcher:
                 missing.extend(group)
                 continue
             trail: dict[str, list[TrailEntry]] = {}
-            for c in group:
-                trail[c.delivery.delivery_id] = trails.get(c.delivery.delivery_id, [])
             for ev in m.meta.get("reports", []) or []:
                 did = str(ev.get("delivery_id", "")) if isinstance(ev, dict) else ""
                 if did and did in trails:

@@ -150,7 +150,7 @@ def describe(packet: Packet) -> PacketInfo:
         "due_date": _iso(packet.due_date),
         "priority_label": packet.priority.label_vi,
         "attachments": [
-            {"name": a.name, "content_type": a.content_type, "size": a.size, "sha256": sha256(a.content)}
+            {"name": a.name, "content_type": a.content_type, "size": a.size}
             for a in packet.attachments
         ],
         "business": business,

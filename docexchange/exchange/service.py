@@ -328,9 +328,11 @@ class NodeService:
 
     # -- submit --------------------------------------------------------------------------------
     async def submit_packet(
-        self, principal: Principal, agency: str, data: bytes, *, to: Sequence[str] = ()
+        self, principal: Principal, agency: str, data: bytes, *, to: Sequence[str] = (),
+        data_sha256: str | None = None,
     ) -> SubmitResult:
-        """An agency hands the node an edXML packet (document or status) it wrote itself."""
+        """An agency hands the node an edXML packet (document or status) it wrote itself. ``data_sha256``: the
+        SHA-256 of ``data`` when the caller has it already (the signed request carries it)."""
         principal.require_agency(agency)
         if len(data) > self.max_packet:
             raise PacketTooLarge(
@@ -352,7 +354,7 @@ class NodeService:
             stored, splice = await asyncio.to_thread(append_first, data, self.organ, at, checked=True)
         else:
             stored, splice = append_first(data, self.organ, at, checked=True)
-        return await self._submit(principal, info, data, stored, splice, recipients, at)
+        return await self._submit(principal, info, data, stored, splice, recipients, at, data_sha256)
 
     async def submit_document(
         self,
@@ -397,8 +399,9 @@ class NodeService:
         splice: TraceSplice,
         recipients: Sequence[str],
         at: datetime,
+        received_digest: str | None = None,
     ) -> SubmitResult:
-        received_digest = sha256(received)
+        received_digest = received_digest or sha256(received)
         mid = info.message_id(received_digest)
         hops = routing.plan(self.directory, self.node_id, recipients)
         meta = {**info.meta, "trace": splice.to_json(), "to_codes": [h.recipient for h in hops]}

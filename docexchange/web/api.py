@@ -366,7 +366,9 @@ async def _submit(request: web.Request, principal: Principal, body: bytes, agenc
                 "update/replace take a PDF and metadata (multipart/form-data)",
             )
         to = tuple(t for raw in request.query.getall("to", []) for t in raw.split(",") if t)
-        return await service.submit_packet(principal, agency, body, to=to)
+        # The signature check has just verified X-DX-Content-SHA256 against this very body.
+        digest = request.headers.get(request.app[CREDENTIALS].scheme.content_sha256, "").strip().lower()
+        return await service.submit_packet(principal, agency, body, to=to, data_sha256=digest or None)
     if ctype == "multipart/form-data":
         form, files = parse_multipart(request.headers.get("Content-Type", ""), body)
         try:
