@@ -436,3 +436,33 @@ def test_dead_letter_resend(ui_bed: UiBed, browser: Any, artifacts: Path) -> Non
     assert "Văn phòng Chính phủ" in clerk.inner_text("main")
     for c in (clerk_ctx, official_ctx, op_ctx):
         c.close()
+
+
+def test_tablet_layout_and_keyboard_sign_in(ui_bed: UiBed, browser: Any, artifacts: Path) -> None:
+    """Signing in with the keyboard alone, and the inbox on a tablet held upright: nothing runs off the screen."""
+    bed = ui_bed
+    ctx = browser.new_context(ignore_https_errors=True, locale="vi-VN", timezone_id="Asia/Ho_Chi_Minh",
+                              viewport={"width": 820, "height": 1180}, has_touch=True)
+    page = ctx.new_page()
+    page.goto(bed.url(PROVINCE_NODE, "/ui/login"))
+    assert page.evaluate("document.activeElement.id") == "username"  # the user name field has the focus
+    page.keyboard.type("h49-van-thu")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "password"
+    page.keyboard.type(DEV_PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/ui/inbox"))
+    page.keyboard.press("Tab")  # the skip link comes first on every page
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "noi-dung"
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 1, overflow
+    _shot(page, artifacts, "23-may-tinh-bang-van-ban-den")
+    first = page.locator("tr[data-delivery] a").first
+    if first.count():
+        first.click()
+        page.wait_for_load_state()
+        assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 1
+        _shot(page, artifacts, "24-may-tinh-bang-chi-tiet")
+    ctx.close()
