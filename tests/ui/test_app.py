@@ -182,6 +182,16 @@ async def test_drafts_belong_to_their_agency_and_signing_needs_the_password(app_
         draft = resp.headers["Location"]
         page = await (await clerk.get(draft)).text()
         assert "chờ lãnh đạo ký" in page and "ngày 15 tháng 01 năm 2025" in page
+        doc = await clerk.get(draft + "/document.pdf")
+        assert doc.content_type == "application/pdf" and (await doc.read()) == pdf
+        assert doc.headers["Content-Disposition"].startswith("inline;")
+        assert doc.headers["X-Content-Type-Options"] == "nosniff"
+        assert "object-src" not in doc.headers["Content-Security-Policy"]  # the browser's PDF viewer may run
+        doc = await clerk.get(draft + "/document.pdf?download=1")
+        assert doc.headers["Content-Disposition"].startswith("attachment;")
+        assert "sandbox" in doc.headers["Content-Security-Policy"]
+        png = await clerk.get(draft + "/preview.png")
+        assert png.status == 200 and (await png.read())[:8] == b"\x89PNG\r\n\x1a\n"
 
         # another agency of the same node: not found, by list and by URL (and its files too)
         assert (await _login(other, "h49-snv-van-thu")).status == 303

@@ -507,7 +507,9 @@ def file_response(data: bytes, filename: str, content_type: str, *, inline: bool
     headers = CIMultiDict({
         "Content-Disposition": f"{disp}; filename=\"{ascii_name}\"; filename*=UTF-8''{urllib.parse.quote(filename)}",
         "Cache-Control": "no-store",
-        "Content-Security-Policy": "default-src 'none'; sandbox" if disp == "attachment" else CSP,
+        # an inline PDF opens in the browser's own viewer, which a page CSP (object-src) would block: only framing
+        # by other sites is refused for it; every other file is a sandboxed attachment
+        "Content-Security-Policy": "default-src 'none'; sandbox" if disp == "attachment" else "frame-ancestors 'none'",
     })
     ctype = content_type if content_type in ("application/pdf", "application/json", "text/html",
                                              "application/xml", "image/png") else "application/octet-stream"
