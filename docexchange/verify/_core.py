@@ -335,6 +335,10 @@ class _DocumentRun:
             return cannot_validate(data, req, "encrypted", "tệp PDF được mã hóa, không kiểm tra được",
                                    "the PDF is encrypted; it cannot be validated")
         self.reader = reader
+        if getattr(reader.xrefs, "hybrid_xrefs_present", False):
+            self.doc_warnings.append(_msg(
+                "hybrid_xref", "tệp dùng bảng tham chiếu lai (hybrid xref): trình đọc cũ có thể hiển thị khác",
+                "the file uses hybrid cross-reference sections: older readers may display it differently"))
         try:
             self.revisions = reader.xrefs.total_revisions
             self.pages = _pdfcompat.check_page_tree(reader)

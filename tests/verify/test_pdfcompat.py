@@ -60,6 +60,47 @@ def test_fast_hex_reader_cases(data: bytes) -> None:
     assert _same(_fast(data), _stock(data))
 
 
+def _run(fn: object, data: bytes, *args: object) -> tuple[object, int]:
+    stream = io.BytesIO(data)
+    try:
+        value: object = fn(stream, *args)  # type: ignore[operator]
+    except Exception as exc:  # the same error, or none, from both
+        value = ("error", type(exc).__name__, str(exc))
+    return value, stream.tell()
+
+
+def _deep(value: object) -> object:
+    """Comparable form of a parsed object: type, value, container reference."""
+    if isinstance(value, list):
+        return [type(value).__name__, [_deep(v) for v in value]]
+    if isinstance(value, (generic.NumberObject, generic.FloatObject)):
+        return [type(value).__name__, str(value), repr(getattr(value, "container_ref", None))]
+    return [type(value).__name__, repr(value)]
+
+
+_ARRAY_ALPHABET = st.sampled_from([b"0", b"7", b"12", b"-", b"+", b".", b"5.", b".5", b" ", b"\n", b"\x00", b"\x0b",
+                                   b"/N", b" R", b"[", b"]", b"%c\n", b"(s)", b"<41>", b"e", b"1 0 R"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(parts=st.lists(_ARRAY_ALPHABET, max_size=14), tail=st.sampled_from([b"]", b"] 1 0 R", b"", b"]x"]))
+def test_fast_array_reader_is_stock_pyhanko(parts: list[bytes], tail: bytes) -> None:
+    data = b"[" + b"".join(parts) + tail
+    ref = generic.Reference(5, 0)
+    fast = _run(_pdfcompat.fast_read_array_from_stream, data, ref)
+    stock = _run(_pdfcompat._stock_read_array, data, ref)
+    assert fast[1] == stock[1], data
+    assert _deep(fast[0]) == _deep(stock[0]), data
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.binary(max_size=40), size=st.sampled_from([0, 1, 300, 1200]))
+def test_fast_delimiter_reader_is_stock_pyhanko(body: bytes, size: int) -> None:
+    data = body + b"a" * size + body
+    assert _run(_pdfcompat.fast_read_until_delimiter, data) == _run(
+        _pdfcompat._stock_read_until_delimiter, data)
+
+
 def test_install_is_idempotent() -> None:
     assert _pdfcompat.install_fast_hex_strings()
     assert _pdfcompat.install_fast_hex_strings()
