@@ -93,6 +93,7 @@ def test_commune_to_province_full_scenario(ui_bed: UiBed, browser: Any, artifact
     clerk.get_by_label("Trích yếu nội dung").fill(SUBJECT)
     clerk.get_by_label("Người ký").select_option("h49-honggai-chu-tich")
     clerk.get_by_label("Độ khẩn").select_option("3")
+    clerk.get_by_label("Kính gửi (công văn)").fill("Ủy ban nhân dân tỉnh Quảng Ninh.")
     clerk.get_by_label("Nội dung văn bản").fill(BODY)
     clerk.get_by_label("Nơi nhận (in trên văn bản)").fill("UBND tỉnh Quảng Ninh (b/c);\nLưu: VT, VP.")
     _shot(clerk, artifacts, "02-soan-van-ban")

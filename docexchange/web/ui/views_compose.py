@@ -140,6 +140,7 @@ async def compose_page(request: web.Request) -> web.StreamResponse:
         "due_date": "",
         "body": "",
         "to_places": "",
+        "addressee": "",
         "content": "",
     }
     return render(request, "compose.html", active="compose", agency=agency, values=values, doc_types=DOC_TYPES,
@@ -181,7 +182,7 @@ async def compose(request: web.Request) -> web.StreamResponse:
     lang = lang_of(request)
     today = _today(ctx)
     values = {k: form.raw(k) for k in ("source", "type_name", "code_number", "code_notation", "subject", "signer",
-                                       "priority", "due_date", "body", "to_places", "content")}
+                                       "priority", "due_date", "body", "to_places", "addressee", "content")}
     errors: dict[str, str] = {}
     source = values["source"] if values["source"] in ("upload", "letter") else "letter"
     type_name = _clean(values["type_name"], 100) or "Công văn"
@@ -260,6 +261,9 @@ async def compose(request: web.Request) -> web.StreamResponse:
             "position": official.position,
             "signer_name": official.full_name,
         }
+        addressee = _clean(values["addressee"], 300).replace("\n", " ")
+        if addressee:
+            spec["addressee"] = addressee  # "Kính gửi" of a công văn
         pdf = await ctx.worker.letter(spec)
         name = f"{number}-{notation}.pdf".replace("/", "-")
     else:
