@@ -341,7 +341,10 @@ def _q(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
-async def run_load(fed: Federation, secret: str, load: list[tuple[str, bytes]], concurrency: int) -> Result:
+async def run_load(fed: Federation, secret: str, load: list[tuple[str, bytes]], concurrency: int,
+                   rate: float | None = None) -> Result:
+    """Submit ``load``: closed loop (``concurrency`` submits in flight, for throughput) or, with ``rate``, open
+    loop at that many packets per second (for latency below saturation)."""
     from docexchange.web.client import AgencyClient
 
     ca = fed.keys / "ca" / "root.crt"
@@ -350,6 +353,7 @@ async def run_load(fed: Federation, secret: str, load: list[tuple[str, bytes]], 
     cpu0 = {n: tree_cpu(p.pid) for n, p in fed.procs.items()}
     me0 = time.process_time()
     db = fed.base / "data" / "lgsp-h57.sqlite"
+    before = _count(db, fed.verify)
     queue = list(reversed(load))
     url = f"https://127.0.0.1:{fed.ports['lgsp-h49']}"
     async with AgencyClient(url, "bench-hg", secret, ca_file=ca) as client:
@@ -361,12 +365,22 @@ async def run_load(fed: Federation, secret: str, load: list[tuple[str, bytes]], 
                 await client.submit_packet(SENDER, data)
                 submit_lat.append(time.time() - t)
 
+        async def one(i: int, doc_id: str, data: bytes) -> None:
+            await asyncio.sleep(max(0.0, t_first + i / rate - time.time()))  # type: ignore[operator]
+            t = time.time()
+            started[doc_id] = t
+            await client.submit_packet(SENDER, data)
+            submit_lat.append(time.time() - t)
+
         t_first = time.time()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        if rate:
+            await asyncio.gather(*(one(i, d, b) for i, (d, b) in enumerate(load)))
+        else:
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
     n = len(load)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
-        if _count(db, fed.verify) >= n:
+        if _count(db, fed.verify) >= before + n:
             break
         await asyncio.sleep(0.1)
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
@@ -408,8 +422,9 @@ def _count(db: Path, verify: bool) -> int:
 
 
 async def scenario(work: Path, keys: Path, pki_port: int, verify: bool, load: list[tuple[str, bytes]],
-                   concurrency: int, profile: bool = False) -> Result:
+                   concurrency: int, profile: bool = False, paced: int = 0) -> tuple[Result, Result | None]:
     fed = Federation(work / ("verify" if verify else "route"), keys, verify, profile=profile)
+    paced_from = len(load) - paced
     fed.write(pki_port)
     secret_file = fed.base / "hg.secret"
     fed.cli("agency", "credentials", "create", "--node", "lgsp-h49", "--agency", SENDER, "--system-id", "bench-hg",
@@ -422,12 +437,18 @@ async def scenario(work: Path, keys: Path, pki_port: int, verify: bool, load: li
         if profile:
             for p in fed.procs.values():
                 p.send_signal(signal.SIGUSR1)
-        result = await run_load(fed, secret_file.read_text().strip(), load[20:], concurrency)
+        result = await run_load(fed, secret_file.read_text().strip(), load[20:paced_from], concurrency)
         if profile:
             for p in fed.procs.values():
                 p.send_signal(signal.SIGUSR2)
             await asyncio.sleep(2.0)
-        return result
+        paced = None
+        if paced_from < len(load):
+            # Latency below saturation: an open-loop run at half the throughput just measured.
+            await asyncio.sleep(2.0)
+            paced = await run_load(fed, secret_file.read_text().strip(), load[paced_from:], concurrency,
+                                   rate=max(1.0, result.rate * 0.5))
+        return result, paced
     finally:
         fed.stop()
 
@@ -457,6 +478,8 @@ async def main() -> None:
     ap.add_argument("--packets", type=int, default=2000, help="packets routed (routing-only run)")
     ap.add_argument("--verify-packets", type=int, default=300, help="packets in the run with verification on")
     ap.add_argument("--concurrency", type=int, default=48, help="submits in flight")
+    ap.add_argument("--paced", type=int, default=300,
+                    help="packets sent open-loop at half the measured rate, for latency below saturation")
     ap.add_argument("--skip-verify", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs, databases)")
     ap.add_argument("--profile", action="store_true", help="run the nodes under cProfile (profiles kept in the "
@@ -494,17 +517,21 @@ async def main() -> None:
     try:
         await _wait_port(pki_port)
         small, full = await asyncio.to_thread(signed_pdfs, cfg)
-        load = await asyncio.to_thread(packets, small, args.packets + 20, "R")
+        load = await asyncio.to_thread(packets, small, args.packets + 20 + args.paced, "R")
         print(json.dumps({"routing_pdf_bytes": len(small), "routing_packet_bytes": len(load[0][1]),
                           "verify_pdf_bytes": len(full)}), flush=True)
-        routed = await scenario(work, keys, pki_port, False, load, args.concurrency, args.profile)
-        print(json.dumps(report("routing only (verification deferred)", routed, echo, fsync, commit1),
+        routed, paced = await scenario(work, keys, pki_port, False, load, args.concurrency, args.profile,
+                                       args.paced)
+        print(json.dumps(report("routing only (verification deferred), saturated", routed, echo, fsync, commit1),
                          ensure_ascii=False), flush=True)
+        if paced is not None:
+            print(json.dumps(report("routing only, open loop at half that rate", paced, echo, fsync, commit1),
+                             ensure_ascii=False), flush=True)
         if not args.skip_verify:
             vload = await asyncio.to_thread(packets, full, args.verify_packets + 20, "V")
-            verified = await scenario(work, keys, pki_port, True, vload, args.concurrency, args.profile)
-            print(json.dumps(report("verification on", verified, echo, fsync, commit1), ensure_ascii=False),
-                  flush=True)
+            verified, _ = await scenario(work, keys, pki_port, True, vload, args.concurrency, args.profile)
+            print(json.dumps(report("verification on, saturated", verified, echo, fsync, commit1),
+                             ensure_ascii=False), flush=True)
     finally:
         trust.terminate()
         trust.wait()

@@ -262,7 +262,7 @@ class Dispatcher:
                 stats.dead += 1
         await self.store.settle(outcomes, self.owner, self.clock.now(), followups)
         if followups:
-            self.service._wake(destinations=[f.deliveries[0].next_hop for f in followups])
+            self.service.notify(destinations=[f.deliveries[0].next_hop for f in followups])
 
     def _failed(self, peer: str, error: str) -> None:
         self.stats[peer].failures += 1

@@ -13,11 +13,12 @@ that moves the sender's copy to ``delivered``) and the queued NĐ 30 verificatio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 from docexchange.clock import Clock
@@ -29,7 +30,6 @@ from docexchange.edxml.reader import read_packet
 from docexchange.errors import (
     Conflict,
     DocExchangeError,
-    Forbidden,
     InvalidPacket,
     NotFound,
     PacketTooLarge,
@@ -62,7 +62,6 @@ from docexchange.exchange.store import (
     Effect,
     InboxQuery,
     Ingest,
-    IngestOutcome,
     NewDelivery,
     NewMessage,
     Page,
@@ -174,7 +173,7 @@ class NodeService:
             settings.verification.nd30_on_arrival if verify_on_arrival is None else verify_on_arrival
         )
         self._wakers: list[Callable[[str | None], None]] = []
-        self._inbox_changed = asyncio.Event()
+        self._mail = asyncio.Event()
 
     def _node_agency(self, node_id: str) -> str:
         local = self.directory.agencies_of(node_id)
@@ -187,19 +186,22 @@ class NodeService:
         """Register a callback told when work is queued for a destination (the dispatcher's wake-up)."""
         self._wakers.append(waker)
 
-    def _wake(self, outcomes: Sequence[IngestOutcome] | None = None, destinations: Sequence[str | None] = ()) -> None:
+    def notify(self, destinations: Sequence[str | None] = ()) -> None:
+        """Work was queued for these destinations (None: look everywhere); new mail may be waiting."""
         for w in self._wakers:
             for d in destinations or (None,):
                 w(d)
-        self._inbox_changed.set()
+        event, self._mail = self._mail, asyncio.Event()
+        event.set()
 
-    async def wait_for_mail(self, seconds: float) -> None:
+    def mail_token(self) -> asyncio.Event:
+        """Take before looking at a mailbox; :meth:`wait_for_mail` then returns at once if mail came since."""
+        return self._mail
+
+    async def wait_for_mail(self, seconds: float, token: asyncio.Event | None = None) -> None:
         """Return when new mail may have arrived (or after ``seconds``): for long-polling clients."""
-        self._inbox_changed.clear()
-        try:
-            await asyncio.wait_for(self._inbox_changed.wait(), seconds)
-        except TimeoutError:
-            pass
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for((token or self._mail).wait(), seconds)
 
     # -- building blocks -----------------------------------------------------------------------
     def _home_here(self, code: str) -> bool:
@@ -428,7 +430,7 @@ class NodeService:
             effects=tuple(effects),
         )
         (outcome,) = await self.store.ingest([ingest], at)
-        self._wake(destinations=[h.next_hop for h in hops if h.next_hop] or [None])
+        self.notify(destinations=[h.next_hop for h in hops if h.next_hop] or [None])
         return SubmitResult(outcome.message_id, info.document_id, info.kind, outcome.deliveries)
 
     # -- arrival from a peer -------------------------------------------------------------------
@@ -521,7 +523,7 @@ class NodeService:
                         receipts.append(d.receipt)
                     else:
                         refused.append(Refusal(d.delivery_id, "no_receipt", "Không có biên nhận", "no receipt", True))
-            self._wake(destinations=sorted((d for d in destinations if d), key=str) or [None])
+            self.notify(destinations=sorted((d for d in destinations if d), key=str) or [None])
         return TransferAnswer(self.node_id, tuple(receipts), tuple(refused))
 
     # -- access --------------------------------------------------------------------------------
@@ -588,7 +590,7 @@ class NodeService:
             except UnknownAgency:
                 followups = ()
         done = await self.store.acknowledge(delivery_id, at, followups)
-        self._wake()
+        self.notify()
         return done
 
     async def verification(self, principal: Principal, delivery_id: str) -> tuple[str, Mapping[str, Any] | None]:
@@ -626,7 +628,7 @@ class NodeService:
             extra_effects=extra, received_from=f"api:{principal.system_id}",
         )
         (outcome,) = await self.store.apply((), [ingest], at)
-        self._wake(destinations=[ingest.deliveries[0].next_hop])
+        self.notify(destinations=[ingest.deliveries[0].next_hop])
         return SubmitResult(outcome.message_id, d.document_id, MessageKind.STATUS, outcome.deliveries)
 
     async def respond_recall(self, principal: Principal, delivery_id: str, agree: bool,
@@ -695,7 +697,7 @@ class NodeService:
         if local_cancel:
             effects.append(WithdrawEffect(tuple(local_cancel), at, reason or "recalled before sending"))
         outcomes = await self.store.apply(effects, ingests, at)
-        self._wake(destinations=[i.deliveries[0].next_hop for i in ingests] or [None])
+        self.notify(destinations=[i.deliveries[0].next_hop for i in ingests] or [None])
         requested = None
         if outcomes:
             requested = SubmitResult(outcomes[0].message_id, document_id, MessageKind.STATUS,
@@ -727,7 +729,7 @@ class NodeService:
         principal.require(Role.OPERATOR)
         await self._delivery(delivery_id)
         d = await self.store.resend(delivery_id, self.clock.now())
-        self._wake(destinations=[d.next_hop])
+        self.notify(destinations=[d.next_hop])
         return d
 
     async def purge(self, principal: Principal, delivery_id: str) -> None:
@@ -770,10 +772,3 @@ class NodeService:
         except UnknownAgency:
             return ()
 
-    @staticmethod
-    def forbidden(vi: str, en: str) -> Forbidden:
-        return Forbidden(vi, en)
-
-
-def window(seconds: float) -> timedelta:
-    return timedelta(seconds=seconds)

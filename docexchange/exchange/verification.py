@@ -235,4 +235,4 @@ class VerificationRunner:
         )
         self.done += 1
         if followups:
-            self.service._wake(destinations=[f.deliveries[0].next_hop for f in followups])
+            self.service.notify(destinations=[f.deliveries[0].next_hop for f in followups])

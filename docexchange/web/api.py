@@ -424,9 +424,10 @@ async def inbox(request: web.Request) -> web.Response:
     )
     service: NodeService = request.app[SERVICE]
     wait = _int(request, "wait", 0, 0, 60)
+    token = service.mail_token()
     page = await service.inbox(principal, query)
     if not page.items and wait:
-        await service.wait_for_mail(wait)
+        await service.wait_for_mail(wait, token)
         page = await service.inbox(principal, query)
     return _json({
         "agency": agency,

@@ -248,14 +248,21 @@ async def _recall_state(client: Any, state: str) -> Any:
     return items if items and items[0]["recall"] == state else None
 
 
-@pytest.mark.parametrize("op", ["update", "replace"])
-async def test_update_and_replace(federation: Federation, letters: dict[str, bytes], op: str) -> None:
+@pytest.mark.parametrize(("op", "btype"), [("update", 2), ("replace", 3), ("revoke", 1)])
+async def test_update_replace_and_revoke(federation: Federation, letters: dict[str, bytes], op: str,
+                                         btype: int) -> None:
     hg = await federation.client(HONG_GAI)
     th = await federation.client(THUAN_HOA)
     original = await hg.submit_document(HONG_GAI, letter_meta([THUAN_HOA], "601"), letters[HONG_GAI])
     await eventually(lambda: inbox_items(th, THUAN_HOA, kind="document"), what="arrival")
-    meta = letter_meta([THUAN_HOA], "602", subject="Văn bản thay thế / cập nhật")
-    new = await hg.update(HONG_GAI, original["message_id"], meta, letters[HONG_GAI], replace=op == "replace")
+    meta = letter_meta([THUAN_HOA], "602", subject="Văn bản thay thế / cập nhật / thu hồi")
+    if op == "revoke":
+        # A revocation (thu hồi) is a document of its own, BussinessDocType 1, naming its target.
+        meta = {**meta, "business_type": 1, "business_target": original["document_id"],
+                "business_reason": "Ban hành không đúng thẩm quyền"}
+        new = await hg.submit_document(HONG_GAI, meta, letters[HONG_GAI])
+    else:
+        new = await hg.update(HONG_GAI, original["message_id"], meta, letters[HONG_GAI], replace=op == "replace")
     new_did = new["deliveries"][0]["delivery_id"]
 
     async def both() -> Any:
@@ -266,7 +273,7 @@ async def test_update_and_replace(federation: Federation, letters: dict[str, byt
     by_id = {i["delivery_id"]: i for i in items}
     old = by_id[original["deliveries"][0]["delivery_id"]]
     assert old["recall"] == "requested"
-    assert by_id[new_did]["message"]["business_type"] == (2 if op == "update" else 3)
+    assert by_id[new_did]["message"]["business_type"] == btype
     assert by_id[new_did]["message"]["meta"]["business"]["target"] == original["document_id"]
     await th.recall_response(THUAN_HOA, old["delivery_id"], agree=True)
     left = await inbox_items(th, THUAN_HOA, kind="document")
