@@ -17,17 +17,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import logging
+import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
-from asn1crypto import core, tsp
-from asn1crypto import keys as asn1_keys
+from asn1crypto import algos, cms, core, tsp
 from asn1crypto import x509 as asn1_x509
-from certomancer.services import TimeStamper
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 
 from docexchange.clock import Clock, SystemClock
@@ -47,11 +48,76 @@ def _asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
 
 
-def _asn1_key(material: KeyMaterial) -> asn1_keys.PrivateKeyInfo:
-    der = material.key.private_bytes(
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return asn1_keys.PrivateKeyInfo.load(der)
+class _TimeStampUnit:
+    """An RFC 3161 time-stamping unit whose key stays loaded (built with asn1crypto, signed with cryptography).
+
+    The token's signing-certificate attribute is ESSCertIDv2 with SHA-256 (RFC 5816), so nothing in it uses SHA-1.
+    """
+
+    POLICY = "1.3.6.1.4.1.4146.2.3"  # a test policy OID; real TSAs publish their own
+
+    def __init__(self, material: KeyMaterial) -> None:
+        self.key = material.key
+        self.cert = _asn1_cert(material.cert)
+        self.certs = [self.cert, *(_asn1_cert(c) for c in material.chain[:-1])]
+        cert_hash = hashlib.sha256(self.cert.dump()).digest()
+        self.signing_cert_v2 = tsp.SigningCertificateV2({"certs": [{"cert_hash": cert_hash}]})
+        if isinstance(self.key, rsa.RSAPrivateKey):
+            self.sig_algo = algos.SignedDigestAlgorithm({"algorithm": "sha256_rsa"})
+        else:
+            self.sig_algo = algos.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"})
+
+    def _sign(self, data: bytes) -> bytes:
+        if isinstance(self.key, rsa.RSAPrivateKey):
+            return self.key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        if isinstance(self.key, ec.EllipticCurvePrivateKey):
+            return self.key.sign(data, ec.ECDSA(hashes.SHA256()))
+        raise TypeError(f"unsupported TSA key {type(self.key).__name__}")
+
+    def respond(self, req: tsp.TimeStampReq, at: datetime) -> bytes:
+        tst_info = {
+            "version": "v1",
+            "policy": req["req_policy"].native or self.POLICY,
+            "message_imprint": req["message_imprint"],
+            "serial_number": secrets.randbits(127),
+            "gen_time": at.astimezone(UTC),
+            "accuracy": {"seconds": 1},
+            "tsa": x509_general_name(self.cert),
+        }
+        if isinstance(req["nonce"], core.Integer):
+            tst_info["nonce"] = req["nonce"]
+        content = tsp.TSTInfo(tst_info).dump()
+        signed_attrs = cms.CMSAttributes([
+            cms.CMSAttribute({"type": "content_type", "values": ["tst_info"]}),
+            cms.CMSAttribute({"type": "signing_time", "values": [cms.Time({"utc_time": core.UTCTime(at)})]}),
+            cms.CMSAttribute({"type": "signing_certificate_v2", "values": [self.signing_cert_v2]}),
+            cms.CMSAttribute({"type": "message_digest", "values": [hashlib.sha256(content).digest()]}),
+        ])
+        signer_info = cms.SignerInfo({
+            "version": "v1",
+            "sid": cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber(
+                {"issuer": self.cert.issuer, "serial_number": self.cert.serial_number})}),
+            "digest_algorithm": {"algorithm": "sha256"},
+            "signed_attrs": signed_attrs,
+            "signature_algorithm": self.sig_algo,
+            "signature": self._sign(signed_attrs.dump()),
+        })
+        token = cms.ContentInfo({
+            "content_type": "signed_data",
+            "content": cms.SignedData({
+                "version": "v3",
+                "digest_algorithms": [{"algorithm": "sha256"}],
+                "encap_content_info": {"content_type": "tst_info", "content": cms.ParsableOctetString(content)},
+                "certificates": self.certs,
+                "signer_infos": [signer_info],
+            }),
+        })
+        granted = tsp.PKIStatusInfo({"status": "granted"})
+        return tsp.TimeStampResp({"status": granted, "time_stamp_token": token}).dump()
+
+
+def x509_general_name(cert: asn1_x509.Certificate) -> asn1_x509.GeneralName:
+    return asn1_x509.GeneralName(name="directory_name", value=cert.subject)
 
 
 class _StatusOnlyResp(core.Sequence):
@@ -80,12 +146,7 @@ class TrustServices:
         self.clock: Clock = clock or SystemClock()
         self.cas = {ca: pki.ca(ca) for ca in CA_IDS}
         self.responders = {ca: pki.ocsp_responder(ca) for ca in ("org", "person")}
-        tsa = pki.tsa()
-        self.timestamper = TimeStamper(
-            tsa_cert=_asn1_cert(tsa.cert),
-            tsa_key=_asn1_key(tsa),
-            certs_to_embed=[_asn1_cert(c) for c in tsa.chain],
-        )
+        self.tsa = _TimeStampUnit(pki.tsa())
         self._crl_cache: dict[str, _CrlCache] = {}
         self._rev_mtime = -1.0
         self._revs: dict[int, Revocation] = {}
@@ -115,8 +176,7 @@ class TrustServices:
         algo = req["message_imprint"]["hash_algorithm"]["algorithm"].native
         if algo in ("sha1", "md5"):
             return _rejection("bad_alg")
-        self.timestamper.fixed_dt = self.clock.now()
-        return self.timestamper.request_tsa_response(req).dump()
+        return self.tsa.respond(req, self.clock.now())
 
     # -- CRL -----------------------------------------------------------------------------------
     def crl(self, ca_id: str) -> bytes:
