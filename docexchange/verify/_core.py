@@ -120,8 +120,6 @@ class CoreRequest:
     now: datetime
     """The real current time (freshness of online answers kept in the cache)."""
     offline: bool = False
-    hash_document: bool = True
-    """False: leave ``document.sha256`` empty (the caller computes it, in parallel)."""
 
 
 def _msg(code: str, vi: str, en: str) -> Message:
@@ -131,7 +129,7 @@ def _msg(code: str, vi: str, en: str) -> Message:
 def cannot_validate(data: bytes | None, req: CoreRequest, code: str, vi: str, en: str) -> VerificationReport:
     """The report for a document that could not be evaluated at all."""
     doc = DocumentInfo(req.name, len(data) if data is not None else 0,
-                       hashlib.sha256(data).hexdigest() if data is not None and req.hash_document else "")
+                       hashlib.sha256(data).hexdigest() if data is not None else "")
     err = _msg(code, vi, en)
     return VerificationReport(
         document=doc,
@@ -252,6 +250,11 @@ class _Hasher:
             h.update(self.view[start:end])
         return h.digest()
 
+    def whole(self, algo: str = "sha256") -> str:
+        """Digest of all the data, continuing the longest prefix already hashed (the signatures' byte ranges
+        start at 0 and end just before their signature value: the rest is a short tail)."""
+        return str(self._prefix_state(algo, len(self.view)).hexdigest())
+
     def _prefix_state(self, algo: str, end: int) -> Any:
         states = self._prefix.setdefault(algo, [])
         base_len, base = 0, None
@@ -326,7 +329,8 @@ class _DocumentRun:
             return cannot_validate(data, req, "not_pdf", "tệp không phải PDF (thiếu phần đầu %PDF-)",
                                    "not a PDF file (no %PDF- header)")
         try:
-            reader = _pdfcompat.TolerantReader(io.BytesIO(data), strict=False)
+            stream = data if hasattr(data, "seek") else io.BytesIO(data)  # an mmap'ed file is read in place
+            reader = _pdfcompat.TolerantReader(stream, strict=False)
         except (misc.PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError, AssertionError,
                 UnicodeError, OverflowError) as exc:
             return cannot_validate(data, req, "pdf_unreadable", "tệp PDF hỏng, không đọc được cấu trúc",
@@ -1133,7 +1137,7 @@ class _DocumentRun:
         doc = DocumentInfo(
             name=self.req.name,
             size=len(self.data),
-            sha256=hashlib.sha256(self.data).hexdigest() if self.req.hash_document else "",
+            sha256=self.hasher.whole("sha256"),
             revisions=self.revisions,
             pages=self.pages,
         )

@@ -14,7 +14,9 @@ Wire format, both ways: an 8-byte big-endian length, then a pickle. Only our own
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+import mmap
 import os
 import pickle
 import select
@@ -184,6 +186,15 @@ def _limit_memory(mb: int) -> None:
         pass
 
 
+def _verify(core: Any, data: Any, request: Any) -> tuple[Any, ...]:
+    try:
+        return ("ok", core.verify(data, request))
+    except MemoryError:
+        return ("error", "resource_limit", "MemoryError")
+    except BaseException as exc:  # report, then carry on serving
+        return ("error", "internal", f"{type(exc).__name__}: {exc}")
+
+
 def main() -> None:  # pragma: no cover - exercised through the Verifier in tests
     proto_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed by a library goes to stderr, never into the protocol
@@ -211,24 +222,25 @@ def main() -> None:  # pragma: no cover - exercised through the Verifier in test
             _write(proto_out, ("error", "resource_limit", "MemoryError"))
             return
         kind = message[0]
-        restart = False
-        if kind == "verify_file":  # the parent put a large document in a private file
+        answer: Any
+        if kind == "verify_file":  # the parent put a large document in a private file: read it in place
             _, path, size, request = message
             try:
                 with open(path, "rb") as fh:
-                    data = fh.read(size + 1)
-            except OSError as exc:
-                _write(proto_out, ("error", "internal", f"cannot read the document: {exc}"))
-                continue
-            kind, message = "verify", ("verify", data, request)
-        if kind == "verify":
+                    mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError) as exc:
+                code = "resource_limit" if getattr(exc, "errno", None) == errno.ENOMEM else "internal"
+                answer = ("error", code, f"cannot read the document: {exc}")
+            else:
+                try:
+                    answer = _verify(core, mapped, request) if len(mapped) == size else (
+                        "error", "internal", "the document file does not have the announced size")
+                finally:
+                    with contextlib.suppress(BufferError):
+                        mapped.close()
+        elif kind == "verify":
             _, data, request = message
-            try:
-                answer: Any = ("ok", core.verify(data, request))
-            except MemoryError:
-                answer, restart = ("error", "resource_limit", "MemoryError"), True
-            except BaseException as exc:
-                answer = ("error", "internal", f"{type(exc).__name__}: {exc}")
+            answer = _verify(core, data, request)
             del data
         elif kind == "stats":
             answer = ("ok", core.trust.cache_stats())
@@ -237,6 +249,7 @@ def main() -> None:  # pragma: no cover - exercised through the Verifier in test
             answer = ("ok", None)
         else:
             answer = ("error", "protocol", f"unknown message {kind!r}")
+        restart = answer[0] == "error" and answer[1] == "resource_limit"
         try:
             _write(proto_out, answer)
         except MemoryError:

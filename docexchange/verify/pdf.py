@@ -22,10 +22,9 @@ event loop: run it in a worker thread or process.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,8 +38,6 @@ from docexchange.verify.nd30 import POLICIES, SealPins, apply_policy
 from docexchange.verify.report import VerificationReport
 
 __all__ = ["Verifier", "VerifierLimits", "load_anchors", "load_known_certs"]
-
-PARALLEL_HASH_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -246,23 +243,6 @@ class Verifier:
             return report
 
     def _isolated(self, data: bytes, request: CoreRequest) -> VerificationReport:
-        digest: list[str] = []
-        hasher: threading.Thread | None = None
-        if len(data) >= PARALLEL_HASH_BYTES:
-            # the document's own SHA-256 is computed here while the worker verifies (hashlib releases the GIL)
-            request = replace(request, hash_document=False)
-            hasher = threading.Thread(target=lambda: digest.append(hashlib.sha256(data).hexdigest()), daemon=True)
-            hasher.start()
-        try:
-            report = self._isolated_call(data, request)
-        finally:
-            if hasher is not None:
-                hasher.join()
-        if digest:
-            report = replace(report, document=replace(report.document, sha256=digest[0]))
-        return report
-
-    def _isolated_call(self, data: bytes, request: CoreRequest) -> VerificationReport:
         from docexchange.verify._sandbox import SandboxDied, SandboxTimeout
 
         with self._lock:
@@ -315,6 +295,3 @@ class Verifier:
             elif self._worker is not None:
                 self._worker.call(("clear",), self.limits.timeout_seconds)
 
-
-def document_sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
