@@ -678,12 +678,12 @@ class SqliteStore:
                 self._move(c, ev.delivery_id, ev.state, now)
         elif isinstance(e, StatusEffect):
             rows = c.execute(
-                """SELECT delivery_id, state, recipient_status_at FROM deliveries
+                """SELECT delivery_id, state, recipient_status_at, recall FROM deliveries
                    WHERE document_id = ? AND sender = ? AND recipient = ? AND kind = 'document'""",
                 (e.document_id, e.doc_sender, e.doc_recipient),
             ).fetchall()
             when = e.at.timestamp()
-            for did, state, prev_at in rows:
+            for did, state, prev_at, recall in rows:
                 self._add_trail(c, did, TrailEntry(self.node_id, f"status:{e.code}", e.at))
                 if prev_at is None or when >= prev_at:
                     c.execute(
@@ -691,9 +691,10 @@ class SqliteStore:
                            WHERE delivery_id = ?""",
                         (e.code, when, now, did),
                     )
-                if e.code == "15":
+                # 15/16 answer a pending request only: a new version with the same DocumentId is not touched.
+                if e.code == "15" and recall == RecallState.REQUESTED.value:
                     self._withdraw(c, did, DeliveryState(state), now, "recall agreed (15)", at)
-                elif e.code == "16":
+                elif e.code == "16" and recall == RecallState.REQUESTED.value:
                     c.execute(
                         "UPDATE deliveries SET recall = 'refused', updated_at = ? WHERE delivery_id = ?", (now, did)
                     )
@@ -1278,8 +1279,10 @@ class SqliteStore:
 
         if self._writer is not None:
             loop = asyncio.get_running_loop()
+            fut: asyncio.Future[Any] = loop.create_future()
+            fut.add_done_callback(_log_failure)
             # Joins the next group commit; the caller does not wait for the disk.
-            self._writer.submit(_Op(fn, (), loop.create_future(), loop))
+            self._writer.submit(_Op(fn, (), fut, loop))
         return True
 
     # -- housekeeping --------------------------------------------------------------------------
@@ -1293,20 +1296,23 @@ class SqliteStore:
             return int(tx.conn.execute("DELETE FROM nonces WHERE expires_at <= ?", (n,)).rowcount)
 
         nonces = await self._write(fn)
-        referenced = await self._read(lambda c: {r[0] for r in c.execute("SELECT digest FROM messages")})
-        removed = await asyncio.to_thread(self._gc_payloads, referenced, n - PAYLOAD_GC_AGE)
+        removed = await asyncio.to_thread(self._gc_payloads, n - PAYLOAD_GC_AGE)
         return {"nonces": int(nonces), "payloads": removed}
 
-    def _gc_payloads(self, referenced: set[str], older_than: float) -> int:
-        conn = _connect(self.payload_path)
+    def _gc_payloads(self, older_than: float) -> int:
+        """Delete payloads older than ``older_than`` that no message refers to (left by a crash between the two
+        commits of a group, by duplicates, or by purged dead letters)."""
+        conn = _connect(self.payload_path, busy_ms=self.busy_ms)
         try:
-            stale = [r[0] for r in conn.execute("SELECT digest FROM payloads WHERE created_at < ?", (older_than,))
-                     if r[0] not in referenced]
-            if stale:
-                conn.execute("BEGIN IMMEDIATE")
-                conn.executemany("DELETE FROM payloads WHERE digest = ?", [(d,) for d in stale])
-                conn.execute("COMMIT")
-            return len(stale)
+            conn.execute("ATTACH DATABASE ? AS meta", (str(self.path),))
+            conn.execute("BEGIN IMMEDIATE")
+            cur = conn.execute(
+                """DELETE FROM main.payloads WHERE created_at < ?
+                   AND NOT EXISTS (SELECT 1 FROM meta.messages m WHERE m.digest = main.payloads.digest)""",
+                (older_than,),
+            )
+            conn.execute("COMMIT")
+            return int(cur.rowcount)
         except sqlite3.Error as exc:
             _rollback(conn)
             raise _store_error(exc, "dọn dẹp") from exc
@@ -1339,6 +1345,11 @@ class _PendingIngest:
                 for p in self.items
             ),
         )
+
+
+def _log_failure(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.warning("background store write failed: %s", fut.exception())
 
 
 def _payloads_of(items: Iterable[Ingest]) -> Iterable[tuple[str, bytes]]:
