@@ -419,7 +419,6 @@ class _Tx:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
         self.leaves: list[tuple[str, str, str, dict[str, Any]]] = []
-        self.owners: set[str] = set()
         self.sinks: dict[str, dict[str, Any]] = {}
         """Receipts promised earlier in this transaction (a duplicate in the same group shares its original's)."""
 
@@ -626,16 +625,21 @@ class PostgresStore:
                 except Exception as exc2:
                     log.warning("%s: liveness lock not yet back (%s)", self.node_id, exc2)
 
-    async def _register_owner(self, tx: _Tx, owner: str) -> None:
+    async def _ensure_owner(self, owner: str) -> None:
+        """Record which liveness lock stands for ``owner`` (once per owner and lock), before it claims."""
         if owner in self._owners:
             return
-        await tx.conn.execute(
-            """INSERT INTO lease_owners (owner, lock_key, host, pid) VALUES ($1, $2, $3, $4)
-               ON CONFLICT (owner) DO UPDATE SET lock_key = EXCLUDED.lock_key, host = EXCLUDED.host,
-               pid = EXCLUDED.pid, registered_at = now()""",
-            owner, self._lock_key, socket.gethostname()[:200], os.getpid(),
-        )
-        tx.owners.add(owner)
+
+        async def fn(c: asyncpg.Connection) -> None:
+            await c.execute(
+                """INSERT INTO lease_owners (owner, lock_key, host, pid) VALUES ($1, $2, $3, $4)
+                   ON CONFLICT (owner) DO UPDATE SET lock_key = EXCLUDED.lock_key, host = EXCLUDED.host,
+                   pid = EXCLUDED.pid, registered_at = now()""",
+                owner, self._lock_key, socket.gethostname()[:200], os.getpid(),
+            )
+
+        await self._attempts("đăng ký tiến trình", fn)
+        self._owners.add(owner)
 
     # -- plumbing ------------------------------------------------------------------------------
     async def _attempts(self, what: str, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
@@ -692,7 +696,6 @@ class PostgresStore:
             async with conn.transaction():
                 result = await fn(tx)
                 await self._sign(tx)
-            self._owners.update(tx.owners)
             return result
 
         return await self._attempts(what, run)
@@ -736,7 +739,6 @@ class PostgresStore:
                     except Exception as exc:
                         raise _OneFailed from exc
                 await self._sign(tx)
-            self._owners.update(tx.owners)
             return results
 
         try:
@@ -1025,10 +1027,11 @@ class PostgresStore:
     # -- forwarding ----------------------------------------------------------------------------
     async def claim(self, destination: str, limit: int, max_bytes: int, owner: str, now: datetime,
                     lease_until: datetime) -> list[Claimed]:
-        async def fn(tx: _Tx) -> list[Claimed]:
-            c = tx.conn
-            await self._register_owner(tx, owner)
-            # One statement: lock the highest-priority due deliveries nobody else is touching (queued, or
+        await self._ensure_owner(owner)
+
+        async def fn(c: asyncpg.Connection) -> list[Claimed]:
+            # One statement (its own transaction, outside the group commit: an idle lane's claim costs one round
+            # trip): lock the highest-priority due deliveries nobody else is touching (queued, or
             # retries whose backoff elapsed), keep the longest prefix within the byte cap (the first always
             # goes), lease them, and return them with their messages.
             rows = await c.fetch(
@@ -1055,7 +1058,7 @@ class PostgresStore:
             )
             return [Claimed(_delivery(r), _message(r)) for r in rows]
 
-        return await self._write(fn, "nhận việc")
+        return await self._attempts("nhận việc", fn)
 
     async def payloads(self, digests: Sequence[str]) -> dict[str, bytes]:
         wanted = list(dict.fromkeys(digests))
@@ -1217,41 +1220,31 @@ class PostgresStore:
     # -- verification --------------------------------------------------------------------------
     async def claim_verifications(self, limit: int, owner: str, now: datetime,
                                   lease_until: datetime) -> list[VerificationJob]:
-        async def fn(tx: _Tx) -> list[VerificationJob]:
-            c = tx.conn
-            await self._register_owner(tx, owner)
+        await self._ensure_owner(owner)
+
+        async def fn(c: asyncpg.Connection) -> list[VerificationJob]:
             rows = await c.fetch(
                 """WITH picked AS (
                        SELECT message_id FROM verifications WHERE state = 'pending'
-                       ORDER BY rank DESC, created_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-                   UPDATE verifications v SET state = 'running', lease_owner = $2, lease_until = $3,
-                       attempts = v.attempts + 1
-                   FROM picked WHERE v.message_id = picked.message_id
-                   RETURNING v.message_id, v.attempts, v.rank, v.created_at""",
+                       ORDER BY rank DESC, created_at LIMIT $1 FOR UPDATE SKIP LOCKED
+                   ), u AS (
+                       UPDATE verifications v SET state = 'running', lease_owner = $2, lease_until = $3,
+                           attempts = v.attempts + 1
+                       FROM picked WHERE v.message_id = picked.message_id
+                       RETURNING v.message_id, v.attempts, v.rank, v.created_at
+                   )
+                   SELECT u.message_id, u.attempts, m.sender, m.document_id, m.digest, m.priority, m.meta,
+                       COALESCE((SELECT array_agg(d.recipient ORDER BY d.seq) FROM deliveries d
+                                 WHERE d.message_id = u.message_id AND d.next_hop IS NULL), '{}') AS recipients
+                   FROM u JOIN messages m ON m.message_id = u.message_id
+                   ORDER BY u.rank DESC, u.created_at""",
                 max(1, limit), owner, lease_until,
             )
-            if not rows:
-                return []
-            ids = [r["message_id"] for r in rows]
-            info = await c.fetch(
-                """SELECT m.message_id, m.sender, m.document_id, m.digest, m.priority, m.meta,
-                   COALESCE((SELECT array_agg(d.recipient ORDER BY d.seq) FROM deliveries d
-                             WHERE d.message_id = m.message_id AND d.next_hop IS NULL), '{}') AS recipients
-                   FROM messages m WHERE m.message_id = ANY($1::text[])""",
-                ids,
-            )
-            by_id = {r["message_id"]: r for r in info}
-            ordered = sorted(rows, key=lambda r: (-r["rank"], r["created_at"]))
-            return [
-                VerificationJob(r["message_id"], by_id[r["message_id"]]["sender"],
-                                by_id[r["message_id"]]["document_id"], by_id[r["message_id"]]["digest"],
-                                by_id[r["message_id"]]["priority"], r["attempts"],
-                                tuple(by_id[r["message_id"]]["recipients"]), by_id[r["message_id"]]["meta"])
-                for r in ordered
-            ]
+            return [VerificationJob(r["message_id"], r["sender"], r["document_id"], r["digest"], r["priority"],
+                                    r["attempts"], tuple(r["recipients"]), r["meta"]) for r in rows]
 
         del now
-        return await self._write(fn, "nhận việc kiểm tra")
+        return await self._attempts("nhận việc kiểm tra", fn)
 
     async def finish_verification(self, result: VerificationResult, owner: str) -> None:
         async def fn(tx: _Tx) -> None:
