@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -88,6 +89,7 @@ log = logging.getLogger(__name__)
 PDF_SIG_SUBFILTERS = ("/adbe.pkcs7.detached", "/ETSI.CAdES.detached")
 DOC_TS_SUBFILTER = "/ETSI.RFC3161"
 CLAIM_TOLERANCE = timedelta(minutes=10)
+PREFETCH_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -233,13 +235,40 @@ def _safe(exc: BaseException) -> str:
 
 
 class _Hasher:
-    """Digests of byte ranges; hash states of shared prefixes are reused (signatures share the file's start)."""
+    """Digests of byte ranges; hash states of shared prefixes are reused (signatures share the file's start).
+
+    :meth:`prefetch` computes the digests the signatures will need in a background thread (hashlib releases
+    the GIL), while the main thread parses the rest of the document; :meth:`digest` waits for it."""
 
     def __init__(self, data: bytes) -> None:
         self.view = memoryview(data)
         self._prefix: dict[str, list[tuple[int, Any]]] = {}
+        self._done: dict[tuple[str, tuple[tuple[int, int], ...]], bytes] = {}
+        self._thread: threading.Thread | None = None
+
+    def prefetch(self, jobs: list[tuple[str, list[tuple[int, int]]]]) -> None:
+        def work() -> None:
+            for algo, ranges in sorted(jobs, key=lambda j: j[1][0][1]):
+                try:
+                    self._done[(algo, tuple(ranges))] = self._compute(algo, ranges)
+                except (ValueError, TypeError):  # an unknown algorithm: reported when it is asked for
+                    continue
+            self._prefix_state("sha256", len(self.view))
+
+        self._thread = threading.Thread(target=work, name="verify-digest", daemon=True)
+        self._thread.start()
+
+    def _wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
     def digest(self, algo: str, ranges: list[tuple[int, int]]) -> bytes:
+        self._wait()
+        done = self._done.get((algo, tuple(ranges)))
+        return done if done is not None else self._compute(algo, ranges)
+
+    def _compute(self, algo: str, ranges: list[tuple[int, int]]) -> bytes:
         (start0, end0), rest = ranges[0], ranges[1:]
         if start0 == 0:
             h = self._prefix_state(algo, end0)
@@ -253,6 +282,7 @@ class _Hasher:
     def whole(self, algo: str = "sha256") -> str:
         """Digest of all the data, continuing the longest prefix already hashed (the signatures' byte ranges
         start at 0 and end just before their signature value: the rest is a short tail)."""
+        self._wait()
         return str(self._prefix_state(algo, len(self.view)).hexdigest())
 
     def _prefix_state(self, algo: str, end: int) -> Any:
@@ -360,6 +390,7 @@ class _DocumentRun:
         if not self.items:
             return cannot_validate(data, req, "no_signature", "tệp không có chữ ký số",
                                    "the document carries no digital signature")
+        self._prefetch_digests()
         self._read_dss()
         for item in self.items:
             self._basic(item)
@@ -447,6 +478,22 @@ class _DocumentRun:
                         break
         self.certification_perm: MDPPerm | None = cert_info.permission if cert_info is not None else None
 
+    def _prefetch_digests(self) -> None:
+        """Hash in the background while the difference analysis runs — when there is one to run (revisions after
+        the first signature) and enough bytes to make a second thread worth it."""
+        size = len(self.data)
+        if size < PREFETCH_BYTES or self.items[0].revision >= self.revisions - 1:
+            return
+        jobs: list[tuple[str, list[tuple[int, int]]]] = []
+        for item in self.items:
+            br = item.byte_range
+            if item.emb is None or len(br) != 4 or min(br) < 0 or br[2] + br[3] > size or br[1] > br[2]:
+                continue
+            algo = _HASH_NAMES.get(str(getattr(item.emb, "external_md_algorithm", "")).lower())
+            if algo is not None:
+                jobs.append((algo, [(br[0], br[0] + br[1]), (br[2], br[2] + br[3])]))
+        self.hasher.prefetch(jobs)
+
     def _read_dss(self) -> None:
         try:
             dss = DocumentSecurityStore.read_dss(self.reader)
@@ -499,11 +546,11 @@ class _DocumentRun:
                                      "không đọc được chứng thư trong chữ ký",
                                      f"the certificates in the signature cannot be read ({_safe(exc)})")
         self._collect_cms_revinfo(item, sd, signer_info)
+        self._modifications(item)  # first: it does not need the digest being computed meanwhile
         if item.kind == "signature":
             self._basic_signature(item, emb, sd, signer_info, eci)
         else:
             self._basic_doc_timestamp(item, emb, sd)
-        self._modifications(item)
 
     def _check_byte_range(self, item: _Item) -> _Fail | None:
         emb = item.emb
@@ -1013,11 +1060,9 @@ class _DocumentRun:
             tok = item.doc_token
             if tok is None or item.structural is not None or item.crypto_fail is not None:
                 continue
-            if item.mod_fail is not None:
-                self._token_time(tok, poe_bound)
-                continue
             self._token_time(tok, poe_bound)
-            if tok.usable and tok.gen_time is not None:
+            # a time-stamp followed by changes that are not permitted proves nothing about what came before
+            if tok.usable and tok.gen_time is not None and item.mod_fail is None:
                 poe_bound = min(poe_bound, tok.gen_time)
         for item in self.items:
             if item.kind != "signature" or item.structural is not None:
@@ -1128,8 +1173,6 @@ class _DocumentRun:
                 reasons.append(Message(m.code, f"{r.title('vi')}: {m.vi}", f"{r.title('en')}: {m.en}"))
             for w in r.warnings:
                 warnings.append(Message(w.code, f"{r.title('vi')}: {w.vi}", f"{r.title('en')}: {w.en}"))
-        if any(w.code == "revocation_unchecked" for r in sig_reports for w in r.warnings):
-            pass
         last = self.items[-1]
         covers = None
         if last.emb is not None and last.emb.coverage is not None:

@@ -34,6 +34,8 @@ _HEADER = struct.Struct(">Q")
 MAX_MESSAGE = 1 << 31
 SHM_DIR = "/dev/shm"  # noqa: S108 - a private (0600) file for one document, removed after the call
 SHM_THRESHOLD = 1 << 20
+SHM_KEEP = 64 << 20
+"""Shared area kept between documents up to this size (larger documents get it grown, then released)."""
 
 
 class SandboxTimeout(Exception):
@@ -74,6 +76,9 @@ class Worker:
 
     def __init__(self, config: Any, *, memory_limit_mb: int, startup_timeout: float = 120.0) -> None:
         self.owner_pid = os.getpid()
+        self._shm_fd: int | None = None
+        self._shm_map: mmap.mmap | None = None
+        self._shm_cap = 0
         env = dict(os.environ)
         env["PYTHONDONTWRITEBYTECODE"] = env.get("PYTHONDONTWRITEBYTECODE", "1")
         self.proc = subprocess.Popen(
@@ -101,17 +106,57 @@ class Worker:
         return self.proc.poll() is None
 
     def verify(self, data: bytes, request: Any, timeout: float) -> Any:
-        """Send one document; large ones go through a private file in /dev/shm (memory, not the pipe)."""
-        if len(data) < SHM_THRESHOLD or not os.path.isdir(SHM_DIR):
+        """Send one document; large ones through a memory area shared with the worker (a private, unlinked
+        /dev/shm file kept for the worker's life), not through the pipe."""
+        size = len(data)
+        if size < SHM_THRESHOLD or not self._shared(size, timeout):
             return self.call(("verify", data, request), timeout)
-        fd, path = tempfile.mkstemp(prefix="docexchange-verify-", dir=SHM_DIR)  # mode 0600
+        assert self._shm_map is not None
+        self._shm_map[:size] = data
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            return self.call(("verify_file", path, len(data), request), timeout)
+            return self.call(("verify_shared", size, request), timeout)
         finally:
+            if self._shm_cap > SHM_KEEP:  # do not hold on to the memory of an exceptionally large document
+                self._shm_resize(0)
+
+    def _shared(self, size: int, timeout: float) -> bool:
+        if self._shm_fd is None:
+            if not os.path.isdir(SHM_DIR):
+                return False
+            fd, path = tempfile.mkstemp(prefix="docexchange-verify-", dir=SHM_DIR)  # mode 0600
+            try:
+                answer = self.call(("shared", path), timeout)
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)  # both sides hold it open: nothing is left behind, whatever happens
+            if answer[0] != "ok":
+                os.close(fd)
+                return False
+            self._shm_fd = fd
+        if size > self._shm_cap:
+            self._shm_resize(max(size, min(2 * self._shm_cap, SHM_KEEP)))
+        return True
+
+    def _shm_resize(self, capacity: int) -> None:
+        assert self._shm_fd is not None
+        if self._shm_map is not None:
+            self._shm_map.close()
+            self._shm_map = None
+        os.ftruncate(self._shm_fd, capacity)
+        self._shm_cap = capacity
+        if capacity:
+            self._shm_map = mmap.mmap(self._shm_fd, capacity)
+
+    def _close_shared(self) -> None:
+        if self._shm_map is not None:
+            with contextlib.suppress(BufferError, OSError):
+                self._shm_map.close()
+            self._shm_map = None
+        if self._shm_fd is not None:
             with contextlib.suppress(OSError):
-                os.unlink(path)
+                os.close(self._shm_fd)
+            self._shm_fd = None
+        self._shm_cap = 0
 
     def call(self, message: Any, timeout: float) -> Any:
         try:
@@ -151,6 +196,7 @@ class Worker:
         return pickle.loads(self._read_exact(size, deadline))  # noqa: S301 - our own child process
 
     def kill(self) -> None:
+        self._close_shared()
         if self.proc.poll() is None:
             with contextlib.suppress(OSError):
                 self.proc.kill()
@@ -213,6 +259,7 @@ def main() -> None:  # pragma: no cover - exercised through the Verifier in test
     core = VerificationCore(first[1])
     _limit_memory(memory_mb)
     _write(proto_out, ("ready", os.getpid()))
+    shared: IO[bytes] | None = None
     while True:
         try:
             message = _read_blocking(proto_in)
@@ -223,18 +270,26 @@ def main() -> None:  # pragma: no cover - exercised through the Verifier in test
             return
         kind = message[0]
         answer: Any
-        if kind == "verify_file":  # the parent put a large document in a private file: read it in place
-            _, path, size, request = message
+        if kind == "shared":  # the memory area large documents will come through
             try:
-                with open(path, "rb") as fh:
-                    mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+                if shared is not None:
+                    shared.close()
+                shared = open(message[1], "rb")  # kept open for the worker's life
+                answer = ("ok", None)
+            except OSError as exc:
+                answer = ("error", "internal", f"cannot open the shared area: {exc}")
+        elif kind == "verify_shared":  # read the document in place, exactly ``size`` bytes of the area
+            _, size, request = message
+            try:
+                if shared is None:
+                    raise OSError("no shared area")
+                mapped = mmap.mmap(shared.fileno(), size, access=mmap.ACCESS_READ)
             except (OSError, ValueError) as exc:
                 code = "resource_limit" if getattr(exc, "errno", None) == errno.ENOMEM else "internal"
                 answer = ("error", code, f"cannot read the document: {exc}")
             else:
                 try:
-                    answer = _verify(core, mapped, request) if len(mapped) == size else (
-                        "error", "internal", "the document file does not have the announced size")
+                    answer = _verify(core, mapped, request)
                 finally:
                     with contextlib.suppress(BufferError):
                         mapped.close()

@@ -493,6 +493,8 @@ class _Pool:
 
 
 MAX_PATH = 10
+DOWN_FOR = timedelta(seconds=60)
+"""How long a host that failed to answer is not asked again."""
 _HUGE = timedelta(days=365 * 200)
 _STRUCT_MOMENT = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -614,6 +616,7 @@ class TrustEngine:
         self._names: LRU[bytes, str] = LRU(cache_size * 4)
         self._online_ocsp: LRU[tuple[str, int], tuple[bytes, datetime]] = LRU(cache_size)
         self._online_crl: LRU[str, tuple[bytes, datetime]] = LRU(256)
+        self._down: dict[str, datetime] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
         self.anchors: dict[str, CertRecord] = {}
@@ -637,7 +640,7 @@ class TrustEngine:
 
     def clear_caches(self) -> None:
         for name in ("_certs", "_edges", "_paths", "_ocsp", "_ocsp_raw", "_crl", "_crl_issuer", "_names",
-                     "_online_ocsp", "_online_crl"):
+                     "_online_ocsp", "_online_crl", "_down"):
             getattr(self, name).clear()
 
     def name_key(self, name: asn1_x509.Name) -> str:
@@ -1107,6 +1110,20 @@ class TrustEngine:
             ), a
         return None
 
+    def _fetch(self, url: str, body: bytes | None, content_type: str, limit: int, now: datetime) -> bytes:
+        """One online request; a host that just failed is not asked again for a while (a responder that is down
+        must not cost every certificate of every document a full timeout)."""
+        host = urllib.parse.urlsplit(url).netloc
+        failed_at = self._down.get(host)
+        if failed_at is not None and timedelta(0) <= now - failed_at < DOWN_FOR:
+            ago = int((now - failed_at).total_seconds())
+            raise OnlineError(f"{url}: not asked (the host did not answer {ago} s ago)")
+        try:
+            return self.fetch(url, body, content_type, self.params.online_timeout, limit)
+        except OnlineError:
+            self._down[host] = now
+            raise
+
     def _online(self, cert: CertRecord, issuer: CertRecord, pool: _Pool, now: datetime
                 ) -> tuple[list[Answer], list[str], int]:
         answers: list[Answer] = []
@@ -1125,7 +1142,7 @@ class TrustEngine:
                     try:
                         req = ocsp.OCSPRequestBuilder().add_certificate(cert.x, issuer.x, algo).build()
                         body = req.public_bytes(serialization.Encoding.DER)
-                        der = self.fetch(url, body, "application/ocsp-request", self.params.online_timeout, 1 << 20)
+                        der = self._fetch(url, body, "application/ocsp-request", 1 << 20, now)
                         fetched += 1
                     except (OnlineError, ValueError) as exc:
                         problems.append(str(exc))
@@ -1154,7 +1171,7 @@ class TrustEngine:
                 der_crl = hit[0]
             else:
                 try:
-                    der_crl = self.fetch(url, None, "", self.params.online_timeout, self.params.max_online_bytes)
+                    der_crl = self._fetch(url, None, "", self.params.max_online_bytes, now)
                     fetched += 1
                 except OnlineError as exc:
                     problems.append(str(exc))

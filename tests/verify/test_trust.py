@@ -199,3 +199,24 @@ def test_offline_engine_never_fetches(dev_pki: DevPki) -> None:
     res = engine.revocation(cert, issuer, now, ocsps=[], crls=[], pool=engine.pool([]), now=now, online=True)
     assert res.status.state == RevocationState.UNKNOWN and calls == []
     assert hashlib.sha256(cert.der).hexdigest() == cert.fp
+
+
+def test_a_host_that_is_down_is_not_asked_again_at_once(dev_pki: DevPki) -> None:
+    calls: list[str] = []
+
+    def fetch(url: str, *_args: object) -> bytes:
+        calls.append(url)
+        raise OnlineError(f"{url}: connection refused")
+
+    engine = TrustEngine(TrustParams(anchors=(_der(dev_pki.root_cert),)), fetch=fetch)
+    person = dev_pki.person(CHAIRMAN)
+    cert, issuer = engine.cert(_der(person.cert)), engine.cert(_der(person.chain[0]))
+    now = datetime.now(UTC)
+    first = engine.revocation(cert, issuer, now, ocsps=[], crls=[], pool=engine.pool([]), now=now, online=True)
+    assert first.status.state == RevocationState.UNKNOWN and len(calls) == 1, calls  # OCSP, then CRL: same host
+    engine.revocation(cert, issuer, now, ocsps=[], crls=[], pool=engine.pool([]), now=now + timedelta(seconds=5),
+                      online=True)
+    assert len(calls) == 1
+    engine.revocation(cert, issuer, now, ocsps=[], crls=[], pool=engine.pool([]), now=now + timedelta(minutes=2),
+                      online=True)
+    assert len(calls) == 2
