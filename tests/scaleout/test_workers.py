@@ -114,11 +114,15 @@ async def test_kill_9_of_one_worker_of_three_under_1000_packets(cluster: Cluster
         states = await cluster.fetch("vdxp", "SELECT state, attempts FROM deliveries WHERE delivery_id = ANY($1)",
                                      [r["delivery_id"] for r in orphans])
         assert len(states) == len(orphans) and {r["state"] for r in states} <= {"forwarded", "delivered"}
-        assert all(r["attempts"] >= 2 for r in states)
+        # Each was either sent again by a surviving worker (a second attempt), or had reached lgsp-h57 before the
+        # kill and was settled by lgsp-h57's delivery report (status 01) instead of the lost receipt.
+        assert all(r["attempts"] >= 2 or r["state"] == "delivered" for r in states)
+        resent = sum(1 for r in states if r["attempts"] >= 2)
         again = await hg.submit_document(HONG_GAI, meta(7), PDF)
         assert again["duplicate"]  # a repeated submit is answered with the original receipt
     assert "restarting" in sup.log()  # the supervisor brought the killed worker back
-    print(f"\nkilled pid {victim} holding {len(orphans)} deliveries; {arrived_at_kill}/{total} had arrived")
+    print(f"\nkilled pid {victim} holding {len(orphans)} deliveries in flight ({resent} sent again by the other "
+          f"workers, the rest settled by lgsp-h57's report); {arrived_at_kill}/{total} had arrived")
 
 
 async def _busiest(cluster: Cluster, sup: WorkersProcess) -> int | None:
