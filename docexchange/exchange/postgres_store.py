@@ -971,7 +971,7 @@ class PostgresStore:
             # One round trip: lock the matching deliveries, extend their trail, record the newest status.
             rows = await c.fetch(
                 """WITH r AS (
-                       SELECT delivery_id, seq, recipient_status_at FROM deliveries
+                       SELECT delivery_id, seq, recipient_status_at, recall FROM deliveries
                        WHERE document_id = $1 AND sender = $2 AND recipient = $3 AND kind = 'document'
                        ORDER BY seq FOR UPDATE
                    ), t AS (
@@ -982,11 +982,14 @@ class PostgresStore:
                        FROM r WHERE d.delivery_id = r.delivery_id
                        AND (r.recipient_status_at IS NULL OR r.recipient_status_at <= $6)
                    )
-                   SELECT delivery_id FROM r ORDER BY seq""",
+                   SELECT delivery_id, recall FROM r ORDER BY seq""",
                 e.document_id, e.doc_sender, e.doc_recipient, self.node_id, f"status:{e.code}", e.at, e.code, at,
             )
             for r in rows:
                 did = r["delivery_id"]
+                # 15/16 answer a pending request only: a new version with the same DocumentId is not touched.
+                if r["recall"] != RecallState.REQUESTED.value:
+                    continue
                 if e.code == "15":
                     await self._withdraw(c, did, at, "recall agreed (15)", e.at)
                 elif e.code == "16":
@@ -1325,7 +1328,10 @@ class PostgresStore:
             params.append(value)
             return f"${len(params)}"
 
-        states = query.states or (DeliveryState.DELIVERED, DeliveryState.ACKNOWLEDGED)
+        states = query.states or (
+            (DeliveryState.DELIVERED, DeliveryState.ACKNOWLEDGED, DeliveryState.RECALLED)
+            if query.include_withdrawn else (DeliveryState.DELIVERED, DeliveryState.ACKNOWLEDGED)
+        )
         where.append(f"d.state = ANY({p([s.value for s in states])}::text[])")
         if query.kind is not None:
             where.append(f"d.kind = {p(query.kind.value)}")

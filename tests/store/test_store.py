@@ -440,10 +440,16 @@ async def test_statuses_recall_and_withdrawal(store) -> None:
     assert db is not None and not db.withdrawn and db.state == S.DELIVERED and db.recall == RecallState.REFUSED
     inbox = await store.inbox(InboxQuery(recipients=(LOCAL_A, LOCAL_B)))
     assert [d.delivery_id for d in inbox.items] == [b]
-    everything = await store.inbox(InboxQuery(recipients=(LOCAL_A,), include_withdrawn=True,
-                                              states=(S.RECALLED, S.DELIVERED)))
-    assert [d.delivery_id for d in everything.items] == [a]
+    everything = await store.inbox(InboxQuery(recipients=(LOCAL_A,), include_withdrawn=True))
+    assert [d.delivery_id for d in everything.items] == [a]  # recalled, shown only when asked for
     assert "recalled" in [t.event for t in await store.trail(a)]
+    # 15/16 answer a pending request only: a new version under the same DocumentId is not touched.
+    [v2] = await store.ingest([ingest("recall-me-v2", recipients=(LOCAL_A,), next_hop=None, sender="000.00.31.H57",
+                                      document_id="DOC-R")], T0)
+    await store.apply([StatusEffect("DOC-R", "000.00.31.H57", LOCAL_A, "15", T0 + timedelta(seconds=20))], [], T0)
+    dv2 = await store.delivery(v2.deliveries[0].delivery_id)
+    assert dv2 is not None and not dv2.withdrawn and dv2.state == S.DELIVERED and dv2.recall is None
+    assert dv2.recipient_status == "15"
 
 
 async def test_withdraw_before_it_left_and_after_acknowledgement(store) -> None:
