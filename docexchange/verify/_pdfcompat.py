@@ -147,7 +147,18 @@ def install_fast_hex_strings() -> bool:
 _VISIBLE_TRAILER_KEYS = frozenset({"/Root", "/Info", "/Encrypt"})
 
 
+_CONTAINERS = (generic.DecryptedObjectProxy, generic.IndirectObject, generic.StreamObject, generic.DictionaryObject,
+               generic.ArrayObject)
+
+
 class _TolerantResolver(HistoricalResolver):
+    def _subsume_object(self, obj: Any) -> Any:
+        # pyHanko returns primitives (numbers, names, strings…) unchanged, after building a Reference it discards;
+        # skipping that for the thousands of numbers in glyph-width arrays changes nothing else
+        if not isinstance(obj, _CONTAINERS) and getattr(obj, "container_ref", None) is not None:
+            return obj
+        return super()._subsume_object(obj)
+
     def _collect_indirect_references(self, obj: Any, seen: Any, since_revision: Any = None) -> None:
         if isinstance(obj, generic.IndirectObject):
             try:
