@@ -173,6 +173,8 @@ class ExchangeSettings:
     """Transfers in flight at once to each neighbour."""
     verify_workers: int = 1
     """Long-lived worker processes verifying arrived documents (NĐ 30 profile)."""
+    parse_workers: int = 1
+    """Worker processes checking the packets agencies submit (full parse off the event loop); 0: in process."""
     transfer_timeout_seconds: float = 60.0
     """A transfer to a neighbour that takes longer counts as failed (and is retried)."""
 

@@ -63,6 +63,7 @@ class NodeSet:
     apps: dict[str, web.Application] = field(default_factory=dict)
     _pool: Any = None
     _verifier: Any = None
+    _parse_pool: Any = None
     reuse_port: bool = False
     """Listen with SO_REUSEPORT (one of several worker processes of ``serve --workers N``)."""
 
@@ -87,7 +88,12 @@ class NodeSet:
         if verify and self._pool is None:
             self._pool = make_pool(max(1, self.settings.exchange.verify_workers))
             self._verifier = PacketVerifier(self.settings, directory)
-        options = NodeOptions(verify_on_arrival=verify, verify_executor=self._pool, verify_fn=self._verifier)
+        if self._parse_pool is None and self.settings.exchange.parse_workers > 0:
+            from docexchange.exchange.parsing import make_parse_pool
+
+            self._parse_pool = make_parse_pool(self.settings.directory_file, self.settings.exchange.parse_workers)
+        options = NodeOptions(verify_on_arrival=verify, verify_executor=self._pool, verify_fn=self._verifier,
+                              parse_pool=self._parse_pool)
         for node_id in node_ids:
             node = directory.node(node_id)
             app = create_app(self.settings, directory, node_id, pki=pki, options=options)
@@ -111,6 +117,9 @@ class NodeSet:
             if self._pool is not None:
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = None
+            if self._parse_pool is not None:
+                self._parse_pool.shutdown(wait=False, cancel_futures=True)
+                self._parse_pool = None
 
 
 async def run_forever(

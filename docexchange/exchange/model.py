@@ -83,10 +83,12 @@ FINAL_STATES = frozenset({DeliveryState.ACKNOWLEDGED, DeliveryState.RECALLED})
 
 S = DeliveryState
 TRANSITIONS: Mapping[DeliveryState, frozenset[DeliveryState]] = {
-    S.QUEUED: frozenset({S.IN_FLIGHT, S.DELIVERED, S.DEAD, S.RECALLED}),
-    # in_flight → queued: lease expired; → delivered/acknowledged: a report overtook the receipt.
+    # → delivered/acknowledged from queued, in_flight or retry_wait: a delivery report overtook the receipt (the
+    # next node stored it but its answer was lost; the report proves it went through: it is not sent again).
+    S.QUEUED: frozenset({S.IN_FLIGHT, S.DELIVERED, S.ACKNOWLEDGED, S.DEAD, S.RECALLED}),
+    # in_flight → queued: lease expired.
     S.IN_FLIGHT: frozenset({S.QUEUED, S.FORWARDED, S.RETRY_WAIT, S.DEAD, S.DELIVERED, S.ACKNOWLEDGED}),
-    S.RETRY_WAIT: frozenset({S.IN_FLIGHT, S.QUEUED, S.DEAD, S.RECALLED}),
+    S.RETRY_WAIT: frozenset({S.IN_FLIGHT, S.QUEUED, S.DELIVERED, S.ACKNOWLEDGED, S.DEAD, S.RECALLED}),
     S.FORWARDED: frozenset({S.DELIVERED, S.ACKNOWLEDGED, S.DEAD, S.RECALLED}),
     S.DELIVERED: frozenset({S.ACKNOWLEDGED, S.RECALLED}),
     # dead → queued: operator resend; → forwarded/delivered: a late report proves it did get through.

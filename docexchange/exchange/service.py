@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -57,6 +58,7 @@ from docexchange.exchange.packets import (
     sha256,
     status_packet,
 )
+from docexchange.exchange.parsing import inspect_packet, run_inspection
 from docexchange.exchange.store import (
     DeliveryOutcome,
     Effect,
@@ -73,7 +75,7 @@ from docexchange.exchange.store import (
     Store,
     WithdrawEffect,
 )
-from docexchange.exchange.trace import TraceSplice, append_fast, append_first, append_known
+from docexchange.exchange.trace import TraceSplice, append_at, append_fast, append_first, append_known
 from docexchange.exchange.transport import Refusal, TransferAnswer, WireItem
 from docexchange.verify.packet import check_envelope, raise_for
 from docexchange.web.auth import Principal, Role
@@ -158,6 +160,7 @@ class NodeService:
         clock: Clock,
         settings: Settings,
         verify_on_arrival: bool | None = None,
+        parser: ProcessPoolExecutor | None = None,
     ) -> None:
         self.node_id = node_id
         self.directory = directory
@@ -172,6 +175,8 @@ class NodeService:
         self.verify_on_arrival = (
             settings.verification.nd30_on_arrival if verify_on_arrival is None else verify_on_arrival
         )
+        self.parser = parser
+        """Worker processes checking submitted packets (None: in this process)."""
         self._wakers: list[Callable[[str | None], None]] = []
         self._mail = asyncio.Event()
 
@@ -342,21 +347,17 @@ class NodeService:
                 f"packet of {len(data)} bytes exceeds the {self.max_packet} byte limit",
             )
         at = self.clock.now()
-        if len(data) > _INLINE_PARSE_LIMIT:
-            packet = await asyncio.to_thread(read_packet, data, limits=self.limits)
+        if self.parser is not None:
+            insp = await run_inspection(self.parser, data, agency, to, self.max_packet)
+        elif len(data) > _INLINE_PARSE_LIMIT:
+            insp = await asyncio.to_thread(inspect_packet, data, agency, to, self.max_packet, self.directory)
         else:
-            packet = read_packet(data, limits=self.limits)
-        extra = tuple(self.directory.resolve(c) if c in self.directory else c for c in to)
-        raise_for(check_envelope(packet, self.directory, acting_agency=agency, extra_recipients=extra))
-        info = describe(packet)
-        recipients = tuple(dict.fromkeys((*info.recipients, *extra)))
-        if not recipients:
-            raise InvalidPacket("Không có nơi nhận", "no recipient")
-        if len(data) > _INLINE_PARSE_LIMIT:
-            stored, splice = await asyncio.to_thread(append_first, data, self.organ, at, checked=True)
+            insp = inspect_packet(data, agency, to, self.max_packet, self.directory)
+        if insp.splice is not None:
+            stored, splice = append_at(data, insp.splice, self.organ, at)
         else:
-            stored, splice = append_first(data, self.organ, at, checked=True)
-        return await self._submit(principal, info, data, stored, splice, recipients, at, data_sha256)
+            stored, splice = await asyncio.to_thread(append_first, data, self.organ, at)
+        return await self._submit(principal, insp.info, data, stored, splice, insp.recipients, at, data_sha256)
 
     async def submit_document(
         self,

@@ -164,12 +164,17 @@ def append_first(data: bytes, organ_id: str, at: datetime, *, checked: bool = Fa
     if checked:
         point = splice_in_checked(data)
         if point is not None:
-            parse_code(organ_id)
-            block = _block(point, organ_id, at)
-            out = data[: point.offset] + block + data[point.offset :]
-            return out, TraceSplice(point.offset + len(block), point.open_tag)
+            return append_at(data, point, organ_id, at)
     out = append_trace(data, TraceHeader(organ_id, at))
     return out, splice_from_diff(data, out)
+
+
+def append_at(data: bytes, point: TraceSplice, organ_id: str, at: datetime) -> tuple[bytes, TraceSplice]:
+    """Insert a TraceHeader at ``point`` found by :func:`splice_in_checked` on these very bytes."""
+    parse_code(organ_id)
+    block = _block(point, organ_id, at)
+    out = data[: point.offset] + block + data[point.offset :]
+    return out, TraceSplice(point.offset + len(block), point.open_tag)
 
 
 def append_fast(data: bytes, splice: TraceSplice | None, organ_id: str, at: datetime) -> tuple[bytes, TraceSplice]:

@@ -15,7 +15,7 @@ neighbours call the peer API with their pinned client certificates.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ from docexchange.directory import Directory
 from docexchange.edxml._xml import MiB
 from docexchange.exchange.backends import open_store
 from docexchange.exchange.delivery import Dispatcher
+from docexchange.exchange.parsing import make_parse_pool
 from docexchange.exchange.receipts import ReceiptSigner, load_tls_key
 from docexchange.exchange.service import NodeService
 from docexchange.exchange.transport import NodeTls, PeerTransport
@@ -71,6 +72,9 @@ class NodeOptions:
     """Threads driving verification, shared by several nodes of one process; None: the node makes its own."""
     verify_fn: VerifyFn | None = None
     """A packet verifier shared by several nodes of one process; None: the node makes its own."""
+    parse_pool: ProcessPoolExecutor | None = None
+    """Processes checking submitted packets, shared by several nodes of one process; None: the node makes its
+    own (``[exchange] parse_workers``; 0: none, in process)."""
     dispatch: bool = True
     """Run the forwarding lanes (tests may hold a node's output back)."""
     schedule: bool = True
@@ -122,15 +126,21 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     await store.open()
     app[STORE] = store
     options: NodeOptions = app[OPTIONS]  # type: ignore[assignment]
+    pool = options.parse_pool
+    own_pool = None
+    if pool is None and settings.exchange.parse_workers > 0:
+        pool = own_pool = make_parse_pool(settings.directory_file, settings.exchange.parse_workers)
     app[SERVICE] = NodeService(
         node_id=node_id, directory=app[DIRECTORY], store=store, clock=clock, settings=settings,
-        verify_on_arrival=options.verify_on_arrival,
+        verify_on_arrival=options.verify_on_arrival, parser=pool,
     )
     app[CREDENTIALS] = Credentials(store, credentials_box(settings, node_id), clock)
     try:
         yield
     finally:
         await store.close()
+        if own_pool is not None:
+            own_pool.shutdown(wait=False, cancel_futures=True)
 
 
 async def _session_ctx(app: web.Application) -> AsyncIterator[None]:

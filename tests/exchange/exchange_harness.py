@@ -111,6 +111,7 @@ TEST_SECTIONS: dict[str, dict[str, Any]] = {
         "batch_max_items": 64,
         "peer_concurrency": 2,
         "verify_workers": 1,
+        "parse_workers": 0,
         "transfer_timeout_seconds": 10.0,
     },
     "scheduler": {"retry_seconds": 1, "lease_recovery_seconds": 1, "housekeeping_minutes": 60},

@@ -51,6 +51,8 @@ def test_final_states_stay_final(final: DeliveryState, target: DeliveryState) ->
         (S.DELIVERED, S.DEAD, False),
         (S.QUEUED, S.FORWARDED, False),  # never forwarded without being sent
         (S.RETRY_WAIT, S.FORWARDED, False),
+        (S.RETRY_WAIT, S.DELIVERED, True),  # the answer was lost, the delivery report came back
+        (S.QUEUED, S.ACKNOWLEDGED, True),
     ],
 )
 def test_transitions(old: DeliveryState, new: DeliveryState, ok: bool) -> None:

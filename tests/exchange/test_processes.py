@@ -41,7 +41,9 @@ def credential(settings: Settings, node: str, agency: str, system_id: str) -> st
 
 @pytest.fixture
 def proc_settings(tmp_path: Path, fed_keys: Settings) -> Settings:
-    return write_project(tmp_path / "project", fed_keys.keys_dir, fed_keys.pki.port, four_level=False)
+    # Each node process checks submitted packets in a worker process of its own, as in production.
+    return write_project(tmp_path / "project", fed_keys.keys_dir, fed_keys.pki.port, four_level=False,
+                         exchange={"parse_workers": 1})
 
 
 def meta(n: int) -> dict[str, Any]:

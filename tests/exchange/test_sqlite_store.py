@@ -129,3 +129,21 @@ async def test_nonces_survive_a_restart(tmp_path: Path) -> None:
         assert not await s2.remember_nonce("sys", "abc", T0 + timedelta(minutes=10))
     finally:
         await s2.close()
+
+
+async def test_a_report_overtaking_a_lost_receipt_wins(store: SqliteStore) -> None:
+    """The next node stored the packet but its answer was lost (it crashed before replying): the delivery waits
+    to be retried when the delivery report comes back through other connections. The report moves it to
+    ``delivered`` and the retry does not happen; a late receipt changes nothing."""
+    from docexchange.exchange.model import DeliveryEvent
+    from docexchange.exchange.store import ReportEffect
+
+    await store.ingest([ingest(42)], T0)
+    (c,) = await store.claim("vdxp", 1, 1 << 30, "w1", T0, T0 + timedelta(seconds=30))
+    await store.settle([RetryLater(c.delivery.delivery_id, T0 + timedelta(seconds=5), "connection reset")], "w1", T0)
+    assert (await store.delivery(c.delivery.delivery_id)).state == DeliveryState.RETRY_WAIT
+    await store.apply([ReportEffect(DeliveryEvent(c.delivery.delivery_id, DeliveryState.DELIVERED))], [], T0)
+    assert (await store.delivery(c.delivery.delivery_id)).state == DeliveryState.DELIVERED
+    assert await store.claim("vdxp", 10, 1 << 30, "w1", T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)) == []
+    await store.settle([Forwarded(c.delivery.delivery_id, {"node": "vdxp", "digest": "x"}, T0)], "w1", T0)
+    assert (await store.delivery(c.delivery.delivery_id)).state == DeliveryState.DELIVERED
