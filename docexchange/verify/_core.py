@@ -468,12 +468,20 @@ class _DocumentRun:
         except Exception:
             cert_info = None
         if cert_info is not None:
+            try:
+                author_contents = cert_info.author_sig.raw_get("/Contents").original_bytes
+            except Exception:  # an unreadable certification entry: found by its DocMDP reference below
+                author_contents = None
             for item in self.items:
-                if item.emb is not None and item.emb.sig_object is cert_info.author_sig:
+                if item.emb is not None and author_contents is not None and item.emb.pkcs7_content == author_contents:
                     item.certification = True
             if not any(i.certification for i in self.items):
                 for item in self.items:
-                    if item.emb is not None and item.emb.docmdp_level is not None and item.kind == "signature":
+                    try:
+                        certifying = item.emb is not None and item.emb.docmdp_level is not None
+                    except Exception:  # unreadable permissions: not a usable certification signature
+                        certifying = False
+                    if certifying and item.kind == "signature":
                         item.certification = True
                         break
         self.certification_perm: MDPPerm | None = cert_info.permission if cert_info is not None else None

@@ -171,3 +171,11 @@ def test_costa_rica_signature_needs_proof_once_the_tsa_certificate_expired(corpu
     assert report.outcome == Outcome.INDETERMINATE
     assert report.sub_indication == SubIndication.OUT_OF_BOUNDS_NO_POE
     assert any(w.code == "timestamp_not_usable" for w in report.signatures[0].warnings)
+
+
+def test_certification_signature_is_recognised(corpus_verifier: Verifier) -> None:
+    report = corpus_verifier.verify_pdf((CORPUS / "valid/dss__certified-no-change-permitted.pdf").read_bytes(),
+                                        offline=True)
+    sig = report.signatures[0]
+    assert sig.certification
+    assert sig.modifications is not None and sig.modifications.docmdp == 1
