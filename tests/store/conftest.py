@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import os
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -30,12 +29,10 @@ from cryptography.x509.oid import NameOID
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from store_kit import NODE, T0, MovableClock
+from store_kit import NODE, PG_URL, T0, MovableClock, drop_schema
 
 from docexchange.exchange.receipts import ReceiptSigner
 from docexchange.exchange.store import Store
-
-PG_URL = os.environ.get("DOCEXCHANGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def pg_available() -> str | None:
@@ -58,14 +55,6 @@ def pg_url() -> str:
     if problem is not None:
         pytest.fail(f"PostgreSQL is not reachable at {PG_URL} ({problem}); run .ci/install", pytrace=False)
     return PG_URL
-
-
-async def drop_schema(url: str, schema: str) -> None:
-    conn = await asyncpg.connect(url, timeout=10)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
 
 
 @dataclass(frozen=True)

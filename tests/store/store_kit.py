@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
+
 from docexchange.exchange.model import DeliveryEvent, MessageKind, TrailEntry, message_id_for
 from docexchange.exchange.store import Effect, Ingest, NewDelivery, NewMessage
 
+PG_URL = os.environ.get("DOCEXCHANGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 NODE = "lgsp-h49"
 PEER = "vdxp"
 CHILD = "lgsp-h49-hl"
 T0 = datetime(2025, 1, 5, 1, 0, tzinfo=UTC)
+
+
+async def drop_schema(url: str, schema: str) -> None:
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from store_kit import NODE, PEER, T0, MovableClock, ingest
+from store_kit import NODE, PEER, T0, MovableClock, drop_schema, ingest
 
 from docexchange.errors import ConfigError, StoreError
 from docexchange.exchange.migrations import SchemaTooNew
@@ -26,8 +26,6 @@ LEASE = timedelta(seconds=60)
 
 @pytest.fixture
 async def schema(pg_url: str) -> AsyncIterator[str]:
-    from conftest import drop_schema
-
     name = f"t_{uuid.uuid4().hex[:16]}"
     try:
         yield name

@@ -14,6 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from click.testing import CliRunner
+from store_kit import PG_URL
 
 from docexchange.errors import DocExchangeError
 from docexchange.exchange.migrations import SQLITE_META, SchemaTooNew, latest
@@ -79,8 +80,6 @@ def bump(backend: str, cfg: Path, prefix: str, node: str, version: int) -> None:
         conn.commit()
         conn.close()
         return
-    from conftest import PG_URL
-
     async def run() -> None:
         conn = await asyncpg.connect(PG_URL)
         try:
