@@ -548,3 +548,19 @@ async def test_payloads_are_content_addressed(store) -> None:
     await store.ingest([ingest("same-2", payload=body)], T0)
     assert await store.payloads([sha(body), sha(body), "00" * 32]) == {sha(body): body}
     assert message("same-1", payload=body).digest == sha(body)
+
+
+async def test_a_report_overtaking_a_lost_receipt_settles_queued_and_waiting_deliveries(store) -> None:
+    [a] = await store.ingest([ingest("lost-1")], T0)
+    [b] = await store.ingest([ingest("lost-2")], T0)
+    qid, wid = a.deliveries[0].delivery_id, b.deliveries[0].delivery_id
+    claimed = await claim_all(store)
+    await store.settle([RetryLater(wid, T0 + timedelta(minutes=5), "timeout")], "w1", T0)
+    await store.recover_leases(T0 + LEASE * 2)  # qid's lease expired: queued again
+    assert {c.delivery.delivery_id for c in claimed} == {qid, wid}
+    assert (await store.delivery(qid)).state == S.QUEUED  # type: ignore[union-attr]
+    await store.apply([ReportEffect(report(qid, S.DELIVERED)), ReportEffect(report(wid, S.ACKNOWLEDGED))], [], T0)
+    dq, dw = await store.delivery(qid), await store.delivery(wid)
+    assert dq is not None and dq.state == S.DELIVERED and dq.lease_owner is None
+    assert dw is not None and dw.state == S.ACKNOWLEDGED
+    assert await claim_all(store, owner="w2") == []  # not sent again
