@@ -79,8 +79,10 @@ def ui_bed(ui_settings: Settings, ui_trust: ServerThread, ui_users: Path,
                 sys.stderr.write(f"\n--- {p.node_id} log ---\n{text[-6000:]}\n")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module scope, not session: Playwright's sync API marks an event loop as running in the main thread for as
+    # long as it is open, which would break every later test that runs its own loop.
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
