@@ -177,6 +177,7 @@ class Federation:
     keys: Path
     verify: bool
     profile: bool = False
+    parse_workers: int = 1
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     pki_port: int = 0
@@ -214,6 +215,7 @@ lease_seconds = 30
 batch_max_items = 64
 peer_concurrency = 2
 verify_workers = 2
+parse_workers = {self.parse_workers}
 
 [scheduler]
 retry_seconds = 1
@@ -422,8 +424,10 @@ def _count(db: Path, verify: bool) -> int:
 
 
 async def scenario(work: Path, keys: Path, pki_port: int, verify: bool, load: list[tuple[str, bytes]],
-                   concurrency: int, profile: bool = False, paced: int = 0) -> tuple[Result, Result | None]:
-    fed = Federation(work / ("verify" if verify else "route"), keys, verify, profile=profile)
+                   concurrency: int, profile: bool = False, paced: int = 0,
+                   parse_workers: int = 1) -> tuple[Result, Result | None]:
+    fed = Federation(work / f"{'verify' if verify else 'route'}-p{parse_workers}", keys, verify, profile=profile,
+                     parse_workers=parse_workers)
     paced_from = len(load) - paced
     fed.write(pki_port)
     secret_file = fed.base / "hg.secret"
@@ -481,6 +485,8 @@ async def main() -> None:
     ap.add_argument("--paced", type=int, default=300,
                     help="packets sent open-loop at half the measured rate, for latency below saturation")
     ap.add_argument("--skip-verify", action="store_true")
+    ap.add_argument("--parse-workers", type=int, default=1,
+                    help="[exchange] parse_workers of the nodes (0: the entry node parses in its event loop)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs, databases)")
     ap.add_argument("--profile", action="store_true", help="run the nodes under cProfile (profiles kept in the "
                     "work folder; implies --keep; the figures are then slower)")
@@ -521,7 +527,7 @@ async def main() -> None:
         print(json.dumps({"routing_pdf_bytes": len(small), "routing_packet_bytes": len(load[0][1]),
                           "verify_pdf_bytes": len(full)}), flush=True)
         routed, paced = await scenario(work, keys, pki_port, False, load, args.concurrency, args.profile,
-                                       args.paced)
+                                       args.paced, args.parse_workers)
         print(json.dumps(report("routing only (verification deferred), saturated", routed, echo, fsync, commit1),
                          ensure_ascii=False), flush=True)
         if paced is not None:
@@ -529,7 +535,8 @@ async def main() -> None:
                              ensure_ascii=False), flush=True)
         if not args.skip_verify:
             vload = await asyncio.to_thread(packets, full, args.verify_packets + 20, "V")
-            verified, _ = await scenario(work, keys, pki_port, True, vload, args.concurrency, args.profile)
+            verified, _ = await scenario(work, keys, pki_port, True, vload, args.concurrency, args.profile,
+                                         parse_workers=args.parse_workers)
             print(json.dumps(report("verification on, saturated", verified, echo, fsync, commit1),
                              ensure_ascii=False), flush=True)
     finally:
