@@ -452,6 +452,36 @@ async def test_statuses_recall_and_withdrawal(store) -> None:
     assert dv2.recipient_status == "15"
 
 
+async def test_15_and_16_act_only_on_the_delivery_with_a_pending_request(store) -> None:
+    # An update reuses the DocumentId: both versions are live in the same inbox at once.
+    old, new = (ingest(k, recipients=(LOCAL_A,), next_hop=None, sender=H57, document_id="DOC-U")
+                for k in ("upd-v1", "upd-v2"))
+    [o1], [o2] = await store.ingest([old], T0), await store.ingest([new], T0)
+    v1, v2 = o1.deliveries[0].delivery_id, o2.deliveries[0].delivery_id
+    # No request pending: 15 and 16 are recorded as statuses and change nothing else.
+    await store.apply([StatusEffect("DOC-U", H57, LOCAL_A, "15", T0 + timedelta(seconds=1))], [], T0)
+    await store.apply([StatusEffect("DOC-U", H57, LOCAL_A, "16", T0 + timedelta(seconds=2))], [], T0)
+    for did in (v1, v2):
+        d = await store.delivery(did)
+        assert d is not None and not d.withdrawn and d.state == S.DELIVERED and d.recall is None
+        assert d.recipient_status == "16"
+        assert "recalled" not in [t.event for t in await store.trail(did)]
+    inbox = await store.inbox(InboxQuery(recipients=(LOCAL_A,)))
+    assert sorted(d.delivery_id for d in inbox.items) == sorted([v1, v2])
+    # The update (carried by v2) asks to supersede v1 only; 15 then withdraws v1 and leaves v2 alone.
+    await store.apply([RecallRequestEffect("DOC-U", H57, LOCAL_A, "update", new.message.message_id, T0)], [], T0)
+    d1, d2 = await store.delivery(v1), await store.delivery(v2)
+    assert d1 is not None and d1.recall == RecallState.REQUESTED
+    assert d2 is not None and d2.recall is None
+    await store.apply([StatusEffect("DOC-U", H57, LOCAL_A, "15", T0 + timedelta(seconds=3))], [], T0)
+    d1, d2 = await store.delivery(v1), await store.delivery(v2)
+    assert d1 is not None and d1.withdrawn and d1.state == S.RECALLED and d1.recall == RecallState.AGREED
+    assert d2 is not None and not d2.withdrawn and d2.state == S.DELIVERED and d2.recall is None
+    assert "recalled" not in [t.event for t in await store.trail(v2)]
+    inbox = await store.inbox(InboxQuery(recipients=(LOCAL_A,)))
+    assert [d.delivery_id for d in inbox.items] == [v2]
+
+
 async def test_withdraw_before_it_left_and_after_acknowledgement(store) -> None:
     [queued] = await store.ingest([ingest("wq", recipients=(H57,))], T0)
     [local] = await store.ingest([ingest("wl", recipients=(LOCAL_A,), next_hop=None)], T0)
