@@ -45,17 +45,19 @@ def sign_letter(settings: Settings, sender: str, recipients: Sequence[str], *, n
     official = OFFICIALS[sender]
     today = datetime.now(VN_TZ).date()
     with SigningService(settings) as service:
-        spec = LetterSpec.for_official(directory, official, number=number, issued=today, subject=subject)
+        spec = LetterSpec.for_official(directory, official, number=number, issued=today, subject=subject,
+                                       doc_type="Công văn")
         pdf = service.sign(make_letter(spec), service.person(official))
         pdf = service.sign(pdf, service.seal(sender))
+    notation = spec.reference.split("/", 1)[1]  # e.g. UBND-VP, as printed on the letter
     doc = OutgoingDocument(
-        to=tuple(recipients), subject=subject, code_number=number, code_notation=spec.notation, type_name="Công văn",
+        to=tuple(recipients), subject=subject, code_number=number, code_notation=notation, type_name="Công văn",
         promulgation_date=today, signer_full_name=spec.signer_name, signer_position=spec.position,
         signer_competence=spec.competence, priority=1, document_name=f"cv-{number}.pdf",
     )
-    packet = document_packet(directory, sender, doc, pdf, at=datetime.now(VN_TZ))
-    document_id = f"{sender},{today:%Y/%m/%d},{number}/{spec.notation}"
-    return Letter(sender, tuple(recipients), document_id, f"{number}/{spec.notation}", pdf, packet)
+    _model, packet = document_packet(directory, sender, doc, pdf, at=datetime.now(VN_TZ))
+    document_id = f"{sender},{today:%Y/%m/%d},{number}/{notation}"
+    return Letter(sender, tuple(recipients), document_id, f"{number}/{notation}", pdf, packet)
 
 
 def snapshot(settings: Settings, node_id: str, *, nonces: bool) -> str:
