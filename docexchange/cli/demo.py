@@ -90,6 +90,20 @@ def _ensure_pki(settings: Settings, directory: Directory) -> None:
         _say(f"① Hạ tầng khóa thử nghiệm có sẵn ({pki.keys_dir}); bổ sung {len(report.created)} mục", fg="cyan")
 
 
+def _ensure_users(settings: Settings, directory: Directory) -> bool:
+    """Web accounts for the sample agencies (as ``docexchange users init``); True when they use the dev password."""
+    from docexchange.web.users import DEV_PASSWORD, UserFile, dev_accounts, env_password
+
+    fixed = env_password()
+    uf = UserFile.for_settings(settings)
+    existing = {u.username for u in uf.all()}
+    accounts = dev_accounts(directory, lambda _u: (fixed or DEV_PASSWORD, fixed is None), SystemClock().now())
+    added, _kept = uf.add_many([a for a, _ in accounts if a.username not in existing])
+    if added:
+        _say(f"   Đã tạo {len(added)} tài khoản trang web ({uf.path})", fg="green")
+    return fixed is None
+
+
 def _sign_all(settings: Settings, directory: Directory, run: str) -> list[tuple[Letter, str, bytes]]:
     from docexchange.signing import LetterSpec, SigningService, make_letter
 
@@ -240,6 +254,7 @@ def demo(ctx: CliContext, no_wait: bool, timeout: float) -> None:
     directory = ctx.directory()
     _say(f"docexchange — chạy thử liên thông văn bản điện tử, {vn_long_date(SystemClock().now())}", bold=True)
     _ensure_pki(settings, directory)
+    dev_password = _ensure_users(settings, directory)
     node_ids = [n.id for n in directory.nodes]
 
     async def main() -> bool:
@@ -259,6 +274,11 @@ def demo(ctx: CliContext, no_wait: bool, timeout: float) -> None:
             for n in directory.nodes:
                 _say(f"   {n.name}: {n.url}  (API: {n.url}/openapi.json)")
             _say(f"   Dịch vụ tin cậy: {settings.pki.base_url}")
+            home = directory.node(directory.agency(HONG_GAI).node)
+            password = "docexchange-dev" if dev_password else "$DOCEXCHANGE_USER_PASSWORD"
+            _say(f"Trang web cho văn thư, lãnh đạo, kiểm tra viên (web pages): {home.url}/ui/ — đăng nhập "
+                 f"h49-honggai-van-thu / {password} (mỗi cơ quan đăng nhập ở trục của mình; "
+                 "'docexchange users list' liệt kê tài khoản)")
             _say(f"Thông tin xác thực của các cơ quan thử: {_secret_dir(settings)}/*.secret — ví dụ:")
             _say(f"   DOCEXCHANGE_SYSTEM_ID=demo-{THUAN_HOA.replace('.', '-').lower()} "
                  f"DOCEXCHANGE_SECRET=$(cat {_secret_dir(settings)}/demo-{THUAN_HOA.replace('.', '-').lower()}"

@@ -93,4 +93,12 @@ def test_demo_from_nothing(tmp_path: Path) -> None:
     assert text.count("biên nhận hợp lệ") == 3  # Quảng Ninh → national → Huế
     assert "mọi văn bản đã đến đúng một lần" in text
     assert "(UTC+07:00)" in text
+    # the web pages are usable straight away: accounts created, the clerk's sign-in printed and valid
+    assert "/ui/ — đăng nhập h49-honggai-van-thu / docexchange-dev" in text
+    from docexchange.config import load_settings
+    from docexchange.web.users import UserFile
+
+    accounts = UserFile.for_settings(load_settings(project / "config" / "docexchange.toml"))
+    clerk = accounts.authenticate("h49-honggai-van-thu", "docexchange-dev")
+    assert clerk.agency == "000.01.11.H49"
     shutil.rmtree(project / "keys", ignore_errors=True)
