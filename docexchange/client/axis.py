@@ -19,15 +19,14 @@ import base64
 import binascii
 import hashlib
 import json
-import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import aiohttp
 
+from docexchange.client.session import SignedHttpClient
 from docexchange.client.wire import (
     SERVICE_TYPE,
     ErrorCode,
@@ -73,7 +72,7 @@ class Page:
     next_cursor: str | None
 
 
-class AxisClient:
+class AxisClient(SignedHttpClient):
     def __init__(
         self,
         base_url: str,
@@ -85,48 +84,21 @@ class AxisClient:
         timeout: float = 120.0,
         prefix: str = "/vxp",
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.system_id = system_id
-        self._secret = secret
+        super().__init__(base_url, system_id, secret, ca_file=ca_file, session=session, timeout=timeout)
         self.prefix = prefix
-        self._ssl: ssl.SSLContext | bool = True
-        if ca_file is not None:
-            self._ssl = ssl.create_default_context(cafile=str(ca_file))
-        self._own = session is None
-        self._session = session
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
-
-    def __repr__(self) -> str:  # never show the secret
-        return f"AxisClient({self.base_url!r}, {self.system_id!r})"
-
-    async def __aenter__(self) -> AxisClient:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16))
-        return self
-
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        if self._own and self._session is not None:
-            await self._session.close()
-            self._session = None
 
     # -- plumbing ------------------------------------------------------------------------------
     async def call(self, operation: Operation | str, params: Mapping[str, str | None],
                    body: bytes = b"") -> dict[str, Any]:
         """One signed call; the OK answer as a dict, or :class:`AxisError`."""
-        if self._session is None:
-            await self.__aenter__()
-        assert self._session is not None
+        http = await self._http()
         clean = {k: v for k, v in params.items() if v is not None}
         headers = sign_call(self._secret, self.system_id, operation, clean, body, prefix=self.prefix)
         if body:
             headers["Content-Type"] = "application/xml"
         url = self.base_url + operation_path(operation, self.prefix)
         try:
-            async with self._session.post(url, data=body, headers=headers, ssl=self._ssl,
+            async with http.post(url, data=body, headers=headers, ssl=self._ssl,
                                           timeout=self.timeout) as resp:
                 status = resp.status
                 chunks: list[bytes] = []

@@ -10,15 +10,14 @@ Used by ``docexchange send`` / ``inbox`` / ``demo``, the tests and the benchmark
 from __future__ import annotations
 
 import json
-import ssl
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import aiohttp
 
+from docexchange.client.session import SignedHttpClient
 from docexchange.errors import (
     AuthError,
     Conflict,
@@ -52,7 +51,9 @@ _BY_STATUS: dict[int, type[DocExchangeError]] = {
 }
 
 
-class AgencyClient:
+class AgencyClient(SignedHttpClient):
+    connection_limit = 64
+
     def __init__(
         self,
         base_url: str,
@@ -64,30 +65,8 @@ class AgencyClient:
         scheme: HmacScheme = DEFAULT_SCHEME,
         timeout: float = 120.0,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.system_id = system_id
-        self._secret = secret
+        super().__init__(base_url, system_id, secret, ca_file=ca_file, session=session, timeout=timeout)
         self.scheme = scheme
-        self._ssl: ssl.SSLContext | bool = True
-        if ca_file is not None:
-            self._ssl = ssl.create_default_context(cafile=str(ca_file))
-        self._own = session is None
-        self._session = session
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
-
-    async def __aenter__(self) -> AgencyClient:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
-        return self
-
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        if self._own and self._session is not None:
-            await self._session.close()
-            self._session = None
 
     # -- plumbing ------------------------------------------------------------------------------
     async def request(
@@ -100,14 +79,12 @@ class AgencyClient:
         content_type: str | None = None,
         raw: bool = False,
     ) -> Any:
-        if self._session is None:
-            await self.__aenter__()
-        assert self._session is not None
+        http = await self._http()
         headers = {"Content-Type": content_type} if content_type else {}
         signed = sign_request(self._secret, self.system_id, method=method, path=path, query=params, body=body,
                               headers=headers, scheme=self.scheme)
         try:
-            async with self._session.request(
+            async with http.request(
                 method, self.base_url + path, params=list(params), data=body or None, headers=signed,
                 ssl=self._ssl, timeout=self.timeout,
             ) as resp:
